@@ -26,5 +26,16 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+# neural-tangents is the NTK oracle; it needs jax 0.5.3 + TensorFlow, so it lives in its own venv.
+NTK_VENV := .venv-ntk
+$(NTK_VENV)/.installed:
+	test -x $(NTK_VENV)/bin/python || $(PYTHON) -m venv $(NTK_VENV)
+	$(NTK_VENV)/bin/pip install --quiet --upgrade pip
+	$(NTK_VENV)/bin/pip install --quiet neural-tangents==0.6.5 jax==0.5.3 jaxlib==0.5.3 tf2jax==0.3.7 tensorflow
+	touch $@
+
+ntk-golden: $(NTK_VENV)/.installed
+	$(NTK_VENV)/bin/python scripts/ntk_golden.py --out tests/fixtures/ntk_golden.npz
+
 clean:
 	rm -rf $(VENV) relay.duckdb relay.duckdb.wal relay-storage .pytest_cache
