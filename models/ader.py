@@ -1,0 +1,166 @@
+"""ADER on MultVAE: herding exemplars, stored logits, adaptive distillation weight.
+
+Mi, Lin, Faltings, *ADER: Adaptively Distilled Exemplar Replay Towards Continual Learning for
+Session-based Recommendation*, RecSys 2020, §3. Adapted to user rows (DESIGN.md §4):
+
+- an exemplar is a user row (a (user, period) bag or an earlier exemplar);
+- selection is herding (Welling 2009; iCaRL) on the MultVAE encoder means, with the budget split
+  over items ∝ frequency: each row is grouped under its **rarest item** (lowest count in the pool,
+  ties → lowest index), a group gets a share of the budget ∝ its size (largest remainder), and
+  herding runs inside each group. ``group_by_item=False`` herds over all rows at once instead;
+- the previous model's logits on the exemplars, restricted to the items it knew, are stored and
+  distilled with cross-entropy against the new model's softmax over those items;
+- λ_t = λ_base·√((|I_{t−1}|/|I_t|)·(|E_{t−1}|/|D_t|)), λ_base = 0.8 (ADER Eq. 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.mvae import DistillTerm, MVAEState, encode, predict_scores
+
+LAMBDA_BASE = 0.8
+
+
+@dataclass(frozen=True)
+class Exemplars:
+    """Exemplar rows kept after a period, with the selecting model's logits on them.
+
+    Attributes:
+        rows: (m, n_items) exemplar rows.
+        logits: (m, len(old_items)) logits of the model that selected them, on ``old_items``.
+        old_items: (n_old,) int64 indices of the items that model had seen.
+    """
+
+    rows: sp.csr_matrix
+    logits: np.ndarray
+    old_items: np.ndarray
+
+
+def adaptive_weight(*, n_old_items: int, n_items: int, n_exemplars: int, n_current: int,
+                    base: float = LAMBDA_BASE) -> float:
+    """ADER's λ_t = base·√((|I_{t−1}|/|I_t|)·(|E_{t−1}|/|D_t|)) (Mi et al. 2020, Eq. 8)."""
+    if n_items < 1 or n_current < 1:
+        raise ValueError(f"n_items and n_current must be >= 1, got {n_items}, {n_current}")
+    if n_old_items < 0 or n_exemplars < 0:
+        raise ValueError(f"n_old_items and n_exemplars must be >= 0, got {n_old_items}, {n_exemplars}")
+    return base * float(np.sqrt((n_old_items / n_items) * (n_exemplars / n_current)))
+
+
+def herding(features: np.ndarray, budget: int) -> np.ndarray:
+    """Herding selection: greedily pick rows whose running mean best tracks the mean feature.
+
+    Features are L2-normalised; step k picks the unpicked row p minimising
+    ‖μ − (Σ_{j<k} f_j + f_p)/k‖ (iCaRL, Rebuffi et al. 2017, Alg. 4).
+
+    Args:
+        features: (n, d) row features.
+        budget: number of rows to pick (capped at n).
+
+    Returns:
+        (min(budget, n),) int64 indices in pick order.
+    """
+    n = features.shape[0]
+    budget = min(max(budget, 0), n)
+    f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    target = f.mean(axis=0)
+    running = np.zeros_like(target)
+    free = np.ones(n, dtype=bool)
+    picked = np.empty(budget, dtype=np.int64)
+    for k in range(budget):
+        dist = np.linalg.norm(target - (running + f) / (k + 1), axis=1)
+        dist[~free] = np.inf
+        best = int(np.argmin(dist))
+        picked[k], free[best] = best, False
+        running += f[best]
+    return picked
+
+
+def allocate_budget(group_sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Split ``budget`` over groups ∝ size by largest remainder, never above a group's size.
+
+    Ties in the remainder go to the larger group, then to the lower group index.
+    """
+    sizes = np.asarray(group_sizes, dtype=np.int64)
+    budget = min(max(budget, 0), int(sizes.sum()))
+    if budget == 0:
+        return np.zeros_like(sizes)
+    quota = budget * sizes / sizes.sum()
+    counts = np.minimum(np.floor(quota).astype(np.int64), sizes)
+    order = np.lexsort((np.arange(sizes.size), -sizes, -(quota - counts)))
+    while counts.sum() < budget:
+        for g in order:
+            if counts.sum() == budget:
+                break
+            if counts[g] < sizes[g]:
+                counts[g] += 1
+    return counts
+
+
+def rarest_items(rows: sp.csr_matrix) -> np.ndarray:
+    """Representative item of each row: its item with the lowest count in ``rows`` (ties → lowest index)."""
+    rows = sp.csr_matrix(rows)
+    counts = np.asarray((rows > 0).sum(axis=0)).ravel()
+    out = np.full(rows.shape[0], -1, dtype=np.int64)
+    for r in range(rows.shape[0]):
+        items = np.sort(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
+        if items.size:
+            out[r] = items[np.argmin(counts[items])]
+    return out
+
+
+def select_exemplars(state: MVAEState, rows: sp.csr_matrix, *, budget: int,
+                     group_by_item: bool = True) -> np.ndarray:
+    """Indices of at most ``budget`` exemplar rows, herded on the encoder means of ``state``.
+
+    Args:
+        state: the model just trained (its encoder gives the features).
+        rows: (n, I) candidate rows (current period rows plus previous exemplars).
+        budget: number of exemplars to keep.
+        group_by_item: split the budget over rarest-item groups ∝ group size (module docstring);
+            False herds over all rows at once.
+
+    Returns:
+        Sorted int64 row indices.
+    """
+    features = encode(state, rows)
+    if not group_by_item:
+        return np.sort(herding(features, budget))
+    groups = rarest_items(rows)
+    labels, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    counts = allocate_budget(sizes, budget)
+    chosen = []
+    for g in np.flatnonzero(counts):
+        members = np.flatnonzero(inverse == g)
+        chosen.append(members[herding(features[members], int(counts[g]))])
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def make_exemplars(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.ndarray) -> Exemplars:
+    """Store ``rows`` with ``state``'s logits on the items it has seen (``seen_items`` (I,) bool)."""
+    old_items = np.flatnonzero(np.asarray(seen_items, dtype=bool)).astype(np.int64)
+    logits = predict_scores(state, rows, exclude_context=False)[:, old_items]
+    return Exemplars(rows=sp.csr_matrix(rows, dtype=np.float32), logits=logits.astype(np.float32),
+                     old_items=old_items)
+
+
+def distill_term(exemplars: Exemplars, *, n_seen_items: int, n_current: int, width: int | None = None,
+                 base: float = LAMBDA_BASE) -> DistillTerm:
+    """The distillation term for training on a new period.
+
+    Args:
+        exemplars: the previous period's exemplars (|E_{t−1}| rows, |I_{t−1}| old items).
+        n_seen_items: |I_t|, items seen through the new period.
+        n_current: |D_t|, rows of the new period.
+        width: item-axis width of the new training rows; exemplar rows are zero-padded to it.
+        base: λ_base.
+    """
+    rows = exemplars.rows
+    if width is not None and rows.shape[1] < width:
+        rows = sp.hstack([rows, sp.csr_matrix((rows.shape[0], width - rows.shape[1]))]).tocsr()
+    weight = adaptive_weight(n_old_items=exemplars.old_items.size, n_items=n_seen_items,
+                             n_exemplars=rows.shape[0], n_current=n_current, base=base)
+    return DistillTerm(rows=rows, old_logits=exemplars.logits, old_items=exemplars.old_items, weight=weight)

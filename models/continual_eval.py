@@ -1,0 +1,97 @@
+"""Evaluate M_t on period t+1 with the 80/20 fold-in protocol (DESIGN.md §3).
+
+For each row (user bag) of period t+1 with n ≥ 2 items, a seeded random
+``n_targets = min(n − 1, max(1, round(0.2·n)))`` items are the targets and the rest the fold-in
+input. Rows with a single item cannot give both an input and a target: they are skipped and
+counted (``skipped_users``). Fold-in items are excluded from the ranking; fold-in items the model
+has never seen (not seen through t) are dropped from its input (their input weights are untrained).
+Targets never seen through t are dropped and counted (``dropped_targets``); a row left without
+targets is skipped by the metrics. Metrics: ``models.metrics.evaluate`` (HR/nDCG/PSP/Hit@k ×100,
+pooled AUC, per-user AUC) with PSP propensities from the item counts through t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.metrics import evaluate
+from models.mvae import MVAEState, predict_scores
+
+TARGET_FRACTION = 0.2
+
+
+def fold_in_split(rows: sp.csr_matrix, *, seed: int = 0,
+                  target_fraction: float = TARGET_FRACTION) -> tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray]:
+    """Split each row's items into fold-in input and targets (rule in the module docstring).
+
+    Args:
+        rows: (n, I) binary rows of period t+1.
+        seed: seed of the per-row draws.
+        target_fraction: share of a row's items that become targets.
+
+    Returns:
+        ``(context, targets, kept)``: context and targets (m, I) binary csr for the m rows with
+        ≥ 2 items, and ``kept`` (m,) their row indices in ``rows``.
+    """
+    if not 0.0 < target_fraction < 1.0:
+        raise ValueError(f"target_fraction must be in (0, 1), got {target_fraction}")
+    rows = sp.csr_matrix(rows)
+    rng = np.random.default_rng(seed)
+    kept = np.flatnonzero(np.diff(rows.indptr) >= 2)
+    ctx_r, ctx_c, tgt_r, tgt_c = [], [], [], []
+    for out, r in enumerate(kept):
+        items = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
+        n_targets = min(items.size - 1, max(1, round(target_fraction * items.size)))
+        is_target = np.zeros(items.size, dtype=bool)
+        is_target[rng.choice(items.size, n_targets, replace=False)] = True
+        tgt_r.append(np.full(n_targets, out))
+        tgt_c.append(items[is_target])
+        ctx_r.append(np.full(items.size - n_targets, out))
+        ctx_c.append(items[~is_target])
+    shape = (kept.size, rows.shape[1])
+    return _binary(ctx_r, ctx_c, shape), _binary(tgt_r, tgt_c, shape), kept
+
+
+def _binary(r: list[np.ndarray], c: list[np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
+    r_all = np.concatenate(r) if r else np.zeros(0, dtype=np.int64)
+    c_all = np.concatenate(c) if c else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((np.ones(r_all.size, dtype=np.float32), (r_all, c_all)), shape=shape)
+
+
+def _keep_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    out = sp.csr_matrix(m @ sp.diags(keep.astype(np.float32)))
+    out.eliminate_zeros()
+    return out
+
+
+def evaluate_next_period(state: MVAEState, next_rows: sp.csr_matrix, *, seen_items: np.ndarray,
+                         item_counts: np.ndarray, seed: int = 0,
+                         ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+    """Metrics of model M_t on period t+1's rows.
+
+    Args:
+        state: M_t.
+        next_rows: (n, I) binary rows of period t+1.
+        seen_items: (I,) bool, items seen through t (others are masked and dropped as targets).
+        item_counts: (I,) interaction counts through t (PSP propensities).
+        seed: seed of the fold-in split and of the AUC negatives.
+        ks: cut-offs.
+
+    Returns:
+        ``models.metrics.evaluate``'s keys plus ``dropped_targets`` (targets unseen through t),
+        ``n_targets`` (targets kept) and ``skipped_users`` (rows with < 2 items).
+    """
+    next_rows = sp.csr_matrix(next_rows, dtype=np.float32)
+    seen = np.asarray(seen_items, dtype=bool)
+    if seen.shape != (next_rows.shape[1],) or np.shape(item_counts) != (next_rows.shape[1],):
+        raise ValueError(f"seen_items and item_counts must have shape ({next_rows.shape[1]},), "
+                         f"got {seen.shape} and {np.shape(item_counts)}")
+    context, targets, kept = fold_in_split(next_rows, seed=seed)
+    known_targets = _keep_columns(targets, seen)
+    scores = predict_scores(state, _keep_columns(context, seen), item_mask=seen)
+    result = evaluate(scores, known_targets, ks=ks, item_counts=np.asarray(item_counts), seed=seed)
+    result["dropped_targets"] = float(targets.nnz - known_targets.nnz)
+    result["n_targets"] = float(known_targets.nnz)
+    result["skipped_users"] = float(next_rows.shape[0] - kept.size)
+    return result
