@@ -1,0 +1,73 @@
+"""models.infinite_ae: closed form, λ grid, numerical safety."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from models.infinite_ae import factorise, fit, fit_with_lambda_grid, ridge, score
+from models.metrics import evaluate
+from models.ntk import ntk_matrix
+from models.splits import paper_split
+
+
+def _data(seed: int = 0, n: int = 120, d: int = 150) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    taste = rng.random((n, 4)) @ rng.random((4, d))  # low-rank preferences: something to learn
+    return sp.csr_matrix((rng.random((n, d)) < 0.25 * taste / taste.mean()).astype(np.float32))
+
+
+def test_fit_and_score_match_closed_form() -> None:
+    x = _data()
+    model = fit(x, lam=5.0, depth=2, dtype=np.float64)
+    k = ntk_matrix(x, x, depth=2, dtype=np.float64)
+    alpha = np.linalg.solve(k + 5.0 * np.trace(k) / len(k) * np.eye(len(k)), x.toarray())
+    np.testing.assert_allclose(model.alpha, alpha, rtol=1e-8, atol=1e-10)
+    ctx = _data(seed=1, n=30)
+    expected = ntk_matrix(ctx, x, depth=2, dtype=np.float64) @ alpha
+    np.testing.assert_allclose(score(model, ctx, batch_size=7), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_small_lambda_interpolates_training_rows() -> None:
+    x = _data(n=40)
+    model = fit(x, lam=1e-9, dtype=np.float64)
+    np.testing.assert_allclose(score(model, x), x.toarray(), atol=1e-5)
+
+
+def test_lambda_grid_picks_the_best_and_reuses_its_factor() -> None:
+    split = paper_split(_data(n=200), seed=0)
+    model, lam, results = fit_with_lambda_grid(split.train, split.val_context, split.val, lams=(0.5, 5, 50), dtype=np.float64)
+    assert set(results) == {0.5, 5.0, 50.0}
+    assert lam == max(results, key=lambda l: (results[l]["ndcg@10"], -l))
+    reference = fit(split.train, lam=lam, dtype=np.float64)
+    np.testing.assert_allclose(model.alpha, reference.alpha, rtol=1e-8, atol=1e-10)
+    # the grid's shortcut scores equal the full model's masked scores
+    s = score(reference, split.val_context)
+    s[split.val_context.toarray() > 0] = -np.inf
+    full = evaluate(s, split.val)
+    assert full == pytest.approx(results[lam])
+
+
+def test_lambda_grid_on_sampled_users_and_float32_agrees() -> None:
+    split = paper_split(_data(n=200), seed=0)
+    _, lam64, r64 = fit_with_lambda_grid(split.train, split.val_context, split.val, n_val_users=80, dtype=np.float64)
+    _, lam32, r32 = fit_with_lambda_grid(split.train, split.val_context, split.val, n_val_users=80, dtype=np.float32)
+    assert lam32 == lam64
+    assert r32[lam32]["n_users"] == 80
+    assert r32[lam32]["ndcg@10"] == pytest.approx(r64[lam64]["ndcg@10"], abs=0.5)
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    with pytest.raises(ValueError, match="lam"):
+        ridge(np.eye(3), 0.0)
+    singular = np.ones((4, 4))
+    factor = factorise(singular, 0.0)  # rank 1: succeeds after the documented jitter retry
+    assert np.isfinite(factor[0]).all()
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        factorise(np.full((3, 3), np.nan), 1.0)
+    with pytest.raises(np.linalg.LinAlgError, match="positive definite"):
+        factorise(-np.eye(3), 0.1)
+    x = _data(n=20)
+    with pytest.raises(ValueError, match="val_context"):
+        fit_with_lambda_grid(x, x[:5], x[:4])
