@@ -98,8 +98,8 @@ def ingest_file(
     done = con.execute(
         "SELECT rows_ok, rows_rejected FROM ingested_files WHERE dataset = ? AND sha256 = ?",
         [dataset, sha],
-    ).fetchone()
-    if done is not None:
+    ).fetchall()
+    if done:
         return IngestReport(str(path), dataset, 0, 0, 0, {}, True, sha256=sha)
     resolved = detect_format(path) if fmt == "auto" else fmt
     try:
@@ -107,7 +107,7 @@ def ingest_file(
             stage_parquet(con, path, columns=columns, table=_STAGE) if resolved == "parquet"
             else stage_text(con, path, fmt=resolved, columns=columns, table=_STAGE)
         )
-        if con.execute(f"SELECT count(*) FROM {_STAGE}").fetchone()[0] == 0:
+        if con.execute(f"SELECT count(*) FROM {_STAGE}").fetchall()[0][0] == 0:
             raise IngestError(f"{path}: no data rows")
         _validate(con, now=time.time() if now is None else now)
         with transaction(con):
@@ -177,7 +177,7 @@ def _store(con: duckdb.DuckDBPyConnection, *, path: Path, dataset: str, sha: str
     reasons = dict(con.execute(
         f"SELECT reason, count(*) FROM {_VALID} WHERE reason IS NOT NULL GROUP BY reason ORDER BY 2 DESC, 1"
     ).fetchall())
-    n_good = con.execute(f"SELECT count(*) FROM {_VALID} WHERE reason IS NULL").fetchone()[0]
+    n_good = con.execute(f"SELECT count(*) FROM {_VALID} WHERE reason IS NULL").fetchall()[0][0]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_NEW} AS SELECT v.user_id, v.item_id, v.rating, v.ts, "
         "? AS source_file, v.row_no FROM "
@@ -188,7 +188,7 @@ def _store(con: duckdb.DuckDBPyConnection, *, path: Path, dataset: str, sha: str
         "USING (user_id, item_id, ts)",
         [source, dataset, dataset],
     )
-    n_new = con.execute(f"SELECT count(*) FROM {_NEW}").fetchone()[0]
+    n_new = con.execute(f"SELECT count(*) FROM {_NEW}").fetchall()[0][0]
     n_late = _divert_late(con, dataset=dataset)
     n_ok = land_rows(con, dataset=dataset, source=_NEW)
     refresh_periods(con, dataset=dataset)
@@ -214,6 +214,6 @@ def _divert_late(con: duckdb.DuckDBPyConnection, *, dataset: str) -> int:
         f"FROM {_NEW} n WHERE n.ts <= ?",
         [dataset, dataset, frontier],
     )
-    late = con.execute(f"SELECT count(*) FROM {_NEW} WHERE ts <= ?", [frontier]).fetchone()[0]
+    late = con.execute(f"SELECT count(*) FROM {_NEW} WHERE ts <= ?", [frontier]).fetchall()[0][0]
     con.execute(f"DELETE FROM {_NEW} WHERE ts <= ?", [frontier])
     return int(late)

@@ -52,4 +52,4 @@ def land_rows(con: duckdb.DuckDBPyConnection, *, dataset: str, source: str) -> i
         "JOIN items i ON i.dataset = ? AND i.external_id = s.item_id",
         [dataset, dataset, dataset],
     )
-    return int(con.execute(f"SELECT count(*) FROM {source}").fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0])

@@ -33,12 +33,12 @@ class PeriodMatrix:
 
 def n_items(con: duckdb.DuckDBPyConnection, *, dataset: str) -> int:
     """Number of items ever ingested for ``dataset`` (indices are 0..n_items-1)."""
-    return int(con.execute("SELECT count(*) FROM items WHERE dataset = ?", [dataset]).fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM items WHERE dataset = ?", [dataset]).fetchall()[0][0])
 
 
 def n_users(con: duckdb.DuckDBPyConnection, *, dataset: str) -> int:
     """Number of users ever ingested for ``dataset``."""
-    return int(con.execute("SELECT count(*) FROM users WHERE dataset = ?", [dataset]).fetchone()[0])
+    return int(con.execute("SELECT count(*) FROM users WHERE dataset = ?", [dataset]).fetchall()[0][0])
 
 
 def period_matrix(con: duckdb.DuckDBPyConnection, *, dataset: str, period: int) -> PeriodMatrix:

@@ -49,7 +49,10 @@ class Calendar:
     grace_s: int = 0
 
     def __str__(self) -> str:
-        return f"calendar:{self.freq}" + (f",grace={self.grace_s}s" if self.grace_s else "")
+        if not self.grace_s:
+            return f"calendar:{self.freq}"
+        unit = next(u for u in ("w", "d", "h", "m", "s") if self.grace_s % _GRACE_UNITS[u] == 0)
+        return f"calendar:{self.freq},grace={self.grace_s // _GRACE_UNITS[unit]}{unit}"
 
 
 def parse_policy(policy: str) -> EqualCount | Calendar:
@@ -74,8 +77,8 @@ def parse_policy(policy: str) -> EqualCount | Calendar:
 
 def current_policy(con: duckdb.DuckDBPyConnection, *, dataset: str) -> str | None:
     """The dataset's policy in canonical form, or None if periods were never cut."""
-    row = con.execute("SELECT policy FROM period_policy WHERE dataset = ?", [dataset]).fetchone()
-    return row[0] if row else None
+    row = con.execute("SELECT policy FROM period_policy WHERE dataset = ?", [dataset]).fetchall()
+    return row[0][0] if row else None
 
 
 def list_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> pl.DataFrame:
@@ -91,7 +94,7 @@ def finished_frontier(con: duckdb.DuckDBPyConnection, *, dataset: str) -> int | 
     """Last second covered by a finished period (rows at or before it are late), or None."""
     return con.execute(
         "SELECT max(end_ts) FROM periods WHERE dataset = ? AND status = 'finished'", [dataset]
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def reset_impact(con: duckdb.DuckDBPyConnection, *, dataset: str) -> dict[str, int]:
@@ -100,11 +103,19 @@ def reset_impact(con: duckdb.DuckDBPyConnection, *, dataset: str) -> dict[str, i
         "periods": _count(con, "periods", dataset),
         "finished_periods": int(con.execute(
             "SELECT count(*) FROM periods WHERE dataset = ? AND status = 'finished'", [dataset]
-        ).fetchone()[0]),
+        ).fetchall()[0][0]),
     }
     impact |= {table: _count(con, table, dataset) for table in _RESET_TABLES}
     impact["late_rows_readmitted"] = _count(con, "late_rows", dataset)
     return impact
+
+
+def describe_impact(impact: dict[str, int]) -> str:
+    """One-line text of :func:`reset_impact` counts, e.g. ``17 periods (17 finished), 3 models``."""
+    parts = [f"{impact['periods']} periods ({impact['finished_periods']} finished)"]
+    parts += [f"{v} {k.replace('_', ' ')}" for k, v in impact.items()
+              if v and k not in ("periods", "finished_periods")]
+    return ", ".join(parts)
 
 
 def cut_periods(
@@ -130,7 +141,7 @@ def cut_periods(
         if current is not None and (reset or current != wanted):
             impact = reset_impact(con, dataset=dataset)
             if impact["finished_periods"] and not reset:
-                dropped = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in impact.items() if v)
+                dropped = describe_impact(impact)
                 raise PeriodPolicyError(
                     f"dataset {dataset!r} has {impact['finished_periods']} finished periods under "
                     f"{current}; changing to {wanted} drops {dropped}: pass --reset (reset=True)"
@@ -159,7 +170,7 @@ def refresh_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> None:
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str, dataset: str) -> int:
-    return int(con.execute(f"SELECT count(*) FROM {table} WHERE dataset = ?", [dataset]).fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {table} WHERE dataset = ?", [dataset]).fetchall()[0][0])
 
 
 def _cut_equal_count(con: duckdb.DuckDBPyConnection, *, dataset: str, n: int) -> None:
@@ -186,7 +197,7 @@ def _recut_calendar(con: duckdb.DuckDBPyConnection, *, dataset: str, policy: Cal
     last = con.execute(
         "SELECT max(period), max(end_ts) FROM periods WHERE dataset = ? AND status = 'finished'",
         [dataset],
-    ).fetchone()
+    ).fetchall()[0]
     last_period = -1 if last[0] is None else int(last[0])
     frontier = last[1]
     con.execute("DELETE FROM periods WHERE dataset = ? AND status = 'open'", [dataset])
@@ -201,7 +212,7 @@ def _recut_calendar(con: duckdb.DuckDBPyConnection, *, dataset: str, policy: Cal
         "FROM interactions WHERE dataset = ? AND period IS NULL AND ts > ? GROUP BY ALL",
         [dataset, -1 if frontier is None else frontier],
     )
-    watermark = con.execute("SELECT max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchone()[0]
+    watermark = con.execute("SELECT max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchall()[0][0]
     con.execute(
         "INSERT INTO periods SELECT ?, ? + row_number() OVER (ORDER BY start_ts), start_ts, end_ts, n, "
         "CASE WHEN ? > end_ts + ? THEN 'finished' ELSE 'open' END FROM _relay_windows",

@@ -176,9 +176,10 @@ def _header_of(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[in
     first = con.execute(
         f"SELECT line_no, line FROM {_LINES} WHERE NOT bad_encoding AND trim(line) <> '' "
         "ORDER BY line_no LIMIT 1"
-    ).fetchone()
-    if first is None:
+    ).fetchall()
+    if not first:
         raise IngestError(f"{path}: empty file (no header, no rows)")
+    first = first[0]
     if fmt == "movielens":
         return 0, _MOVIELENS_HEADER
     line = first[1].lstrip("\ufeff")
