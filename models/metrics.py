@@ -12,9 +12,12 @@ Conventions (Sachdeva et al., NeurIPS 2022, evaluation code):
   ``PSP@k = (Σ_{hits} w_i / m_u) / (Σ of the m_u largest w_i over T_u)`` — the paper's double
   normalisation, whose best value is ``1/m_u``.
 * ``Hit@k``: 1 if any target is in the top-k (plain hit rate).
-* ``AUC``: for every target, ``n_negatives`` items sampled uniformly without replacement from the
-  user's non-target, non-excluded items; a pair counts 1 if the target scores higher, ½ on a tie.
-  ``auc`` pools all pairs of all users; ``user_auc`` averages each user's own fraction.
+* ``AUC``: per user, ``n_negatives`` items are sampled uniformly without replacement from the
+  user's non-target, non-excluded items. ``auc`` is the pooled ROC AUC of the authors' ``eval.py``:
+  the scores of all users' targets (positives) and sampled negatives go into one ranking, and
+  AUC = P(positive > negative) over all pairs, across users too (ties ½, Mann–Whitney).
+  ``user_auc`` is the mean over users of the same fraction within each user's own pairs.
+  A target the caller excluded (score −inf) loses every comparison.
 
 HR, nDCG, PSP and Hit are reported ×100, the AUCs as fractions. Negative sampling draws from a
 counter-based hash of ``(seed, global row, item)``, so results do not depend on the batch size.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.stats
 
 PSP_A = 0.55
 PSP_B = 1.5
@@ -117,10 +121,19 @@ def _hash_uniform(seed: int, rows: np.ndarray, n_items: int) -> np.ndarray:
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
-def _auc_pairs(
+def pooled_auc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """ROC AUC of positive vs negative scores pooled in one ranking: P(pos > neg), ties ½."""
+    if len(positive) == 0 or len(negative) == 0:
+        raise ValueError("pooled_auc needs at least one positive and one negative score")
+    ranks = scipy.stats.rankdata(np.concatenate([positive, negative]))
+    n_pos, n_neg = len(positive), len(negative)
+    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _auc_samples(
     scores: np.ndarray, target: np.ndarray, targets: sp.csr_matrix, rows: np.ndarray, *, n_negatives: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-user (wins, pairs) of target-vs-sampled-negative comparisons (ties count ½)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Target scores, sampled-negative scores, and per-user (wins, pairs) within each user (ties ½)."""
     keys = _hash_uniform(seed, rows, scores.shape[1])
     keys[target | np.isneginf(scores)] = np.inf
     n_neg = min(n_negatives, scores.shape[1])
@@ -132,7 +145,7 @@ def _auc_pairs(
     win = ((pos > neg_scores[user]) + 0.5 * (pos == neg_scores[user])) * neg_valid[user]
     wins = np.bincount(user, weights=win.sum(axis=1), minlength=targets.shape[0])
     pairs = np.diff(targets.indptr) * neg_valid.sum(axis=1)
-    return wins, pairs.astype(np.float64)
+    return pos[:, 0], neg_scores[neg_valid], wins, pairs.astype(np.float64)
 
 
 def batch_metrics(
@@ -144,7 +157,7 @@ def batch_metrics(
     n_negatives: int = 50,
     seed: int = 0,
     row_ids: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Per-user metric arrays for one batch of users that have at least one target.
 
     Args:
@@ -157,8 +170,8 @@ def batch_metrics(
         row_ids: (n,) global row numbers keying the negative sampling; default ``0..n-1``.
 
     Returns:
-        Literal dict of (n,) arrays: ``hr@k, ndcg@k, psp@k, hit@k, user_auc`` plus
-        ``auc_wins`` and ``auc_pairs`` for the pooled AUC.
+        (literal dict of (n,) arrays ``hr@k, ndcg@k, psp@k, hit@k, user_auc``,
+        (target scores, sampled-negative scores) for ``pooled_auc``).
     """
     n_targets = np.diff(targets.indptr)
     target = targets.toarray() > 0
@@ -166,7 +179,7 @@ def batch_metrics(
     ranked = top_k(scores, kmax)
     hits = np.take_along_axis(target, ranked, axis=1) & np.isfinite(np.take_along_axis(scores, ranked, axis=1))
     rows = np.arange(len(scores)) if row_ids is None else np.asarray(row_ids)
-    wins, pairs = _auc_pairs(scores, target, targets, rows, n_negatives=n_negatives, seed=seed)
+    pos, neg, wins, pairs = _auc_samples(scores, target, targets, rows, n_negatives=n_negatives, seed=seed)
     out = {f"hr@{k}": hit_ratio(hits, n_targets, k) for k in ks}
     out |= {f"ndcg@{k}": ndcg(hits, n_targets, k) for k in ks}
     if weights is not None:
@@ -174,8 +187,8 @@ def batch_metrics(
         best_w = -np.sort(-np.where(target, weights, 0.0), axis=1)[:, :kmax]
         out |= {f"psp@{k}": psp(hit_w, n_targets, best_w, k) for k in ks}
     out |= {f"hit@{k}": hit(hits, k) for k in ks}
-    out |= {"user_auc": wins / np.maximum(pairs, 1.0), "auc_wins": wins, "auc_pairs": pairs}
-    return out
+    out["user_auc"] = wins / np.maximum(pairs, 1.0)
+    return out, (pos, neg)
 
 
 @dataclass
@@ -183,7 +196,8 @@ class MetricAccumulator:
     """Streaming form of ``evaluate``: feed user batches with ``update``, read ``result``.
 
     Rows are numbered in the order they are fed (this keys the negative sampling), so feeding the
-    rows of a matrix in any batch sizes gives exactly ``evaluate`` on the whole matrix.
+    rows of a matrix in any batch sizes gives exactly ``evaluate`` on the whole matrix. Memory is
+    O(1) per metric plus the scores the pooled AUC needs (targets + ``n_negatives`` per user).
 
     Example:
         acc = MetricAccumulator(n_items=d, item_counts=counts)
@@ -198,6 +212,7 @@ class MetricAccumulator:
     n_negatives: int = 50
     seed: int = 0
     _sums: dict[str, float] = field(default_factory=dict, init=False)
+    _pooled: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, init=False)
     _rows_seen: int = field(default=0, init=False)
     _users: int = field(default=0, init=False)
 
@@ -221,22 +236,23 @@ class MetricAccumulator:
         rows_seen, self._rows_seen = self._rows_seen, self._rows_seen + len(scores)
         if len(keep) == 0:
             return
-        per_user = batch_metrics(
+        per_user, pooled = batch_metrics(
             scores[keep], targets[keep], ks=self.ks, weights=self._weights,
             n_negatives=self.n_negatives, seed=self.seed, row_ids=rows_seen + keep,
         )
         for name, values in per_user.items():
             self._sums[name] = self._sums.get(name, 0.0) + float(values.sum())
+        self._pooled.append(pooled)
         self._users += len(keep)
 
     def result(self) -> dict[str, float]:
         """Averages over users with targets: HR/nDCG/PSP/Hit ×100, ``auc`` pooled, ``user_auc``, ``n_users``."""
         if self._users == 0:
             raise ValueError("no user with a non-empty target set was fed")
-        pct = {name: 100.0 * total / self._users for name, total in self._sums.items()
-               if name.split("@")[0] in ("hr", "ndcg", "psp", "hit")}
+        pct = {name: 100.0 * total / self._users for name, total in self._sums.items() if name != "user_auc"}
+        positive, negative = (np.concatenate(part) for part in zip(*self._pooled))
         return pct | {
-            "auc": self._sums["auc_wins"] / max(self._sums["auc_pairs"], 1.0),
+            "auc": pooled_auc(positive, negative),
             "user_auc": self._sums["user_auc"] / self._users,
             "n_users": float(self._users),
         }

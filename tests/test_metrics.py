@@ -66,9 +66,11 @@ def test_auc_golden_pooled_and_per_user() -> None:
     scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.9, 0.1, 0.2, 0.3, 0.3, 0.5]])
     targets = _targets([[1, 4], [0, 4]], 6)
     out = evaluate(scores, targets, ks=(2,), n_negatives=50)
-    # user 0: negatives {0,2,3,5}: item 1 beats 3 of 4, item 4 beats 1 of 4 -> 4/8.
-    # user 1: negatives {1,2,3,5}: item 0 beats 4; item 4 (0.3) beats 1, 2, ties 3 (½) -> 6.5/8.
-    assert out["auc"] == pytest.approx((4 + 6.5) / 16)
+    # per user: user 0's negatives {0,2,3,5}: item 1 beats 3 of 4, item 4 beats 1 of 4 -> 4/8;
+    # user 1's negatives {1,2,3,5}: item 0 beats 4; item 4 (0.3) beats 1, 2, ties 3 (½) -> 6.5/8.
+    # pooled across users: positives .8 .5 .9 .3 vs negatives .9 .7 .6 .4 .1 .2 .3 .5
+    # -> 7 + 4.5 + 7.5 + 2.5 = 21.5 of 32 pairs.
+    assert out["auc"] == pytest.approx(21.5 / 32)
     assert out["user_auc"] == pytest.approx((0.5 + 6.5 / 8) / 2)
 
 
