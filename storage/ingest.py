@@ -24,7 +24,7 @@ from storage.catalog import transaction
 from storage.errors import IngestError
 from storage.landing import land_rows
 from storage.periods import finished_frontier, refresh_periods
-from storage.readers import FORMATS, ROLES, detect_format, stage_parquet, stage_text
+from storage.readers import FORMATS, ROLES, Staged, detect_format, stage_parquet, stage_text
 
 REASONS = (
     "invalid encoding", "nul byte", "wrong column count", "bad quoting", "missing user id",
@@ -35,7 +35,7 @@ REASONS = (
 
 MS_THRESHOLD = 1e11
 FUTURE_SLACK_S = 86_400
-_STAGE, _VALID, _NEW = "_relay_stage", "_relay_valid", "_relay_new"
+_VALID, _NEW = "_relay_valid", "_relay_new"
 
 
 @dataclass(frozen=True)
@@ -102,24 +102,24 @@ def ingest_file(
     if done:
         return IngestReport(str(path), dataset, 0, 0, 0, {}, True, sha256=sha)
     resolved = detect_format(path) if fmt == "auto" else fmt
+    staged = (
+        stage_parquet(con, path, columns=columns) if resolved == "parquet"
+        else stage_text(con, path, fmt=resolved, columns=columns)
+    )
     try:
-        layout = (
-            stage_parquet(con, path, columns=columns, table=_STAGE) if resolved == "parquet"
-            else stage_text(con, path, fmt=resolved, columns=columns, table=_STAGE)
-        )
-        if con.execute(f"SELECT count(*) FROM {_STAGE}").fetchall()[0][0] == 0:
+        _validate(con, staged, now=time.time() if now is None else now)
+        if con.execute(f"SELECT count(*) FROM {_VALID}").fetchall()[0][0] == 0:
             raise IngestError(f"{path}: no data rows")
-        _validate(con, now=time.time() if now is None else now)
         with transaction(con):
             counts = _store(con, path=path, dataset=dataset, sha=sha)
     finally:
-        for table in (_STAGE, _VALID, _NEW):
+        for table in (*staged.temp_tables, _VALID, _NEW):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     return IngestReport(
         str(path), dataset, counts["ok"], counts["rejected"], counts["duplicate"], counts["reasons"],
         False, rows_late=counts["late"], sha256=sha, fmt=resolved,
         seconds=time.perf_counter() - started,
-        columns={role: layout.header[i] for role, i in layout.positions.items()},
+        columns={role: staged.layout.header[i] for role, i in staged.layout.positions.items()},
     )
 
 
@@ -141,16 +141,16 @@ def _check_args(path: Path, *, dataset: str, fmt: str, columns: dict[str, str] |
         raise IngestError(f"{path}: empty file")
 
 
-def _validate(con: duckdb.DuckDBPyConnection, *, now: float) -> None:
-    """Parse ts/rating and give each staged row its first failing reason (NULL when valid)."""
-    ts_num = "CASE WHEN isfinite(try_cast(ts_txt AS DOUBLE)) THEN try_cast(ts_txt AS DOUBLE) END"
+def _validate(con: duckdb.DuckDBPyConnection, staged: Staged, *, now: float) -> None:
+    """Materialise the staged rows with parsed ts/rating and their first failing reason."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_VALID} AS "
-        "WITH p AS (SELECT *, "
-        f"CASE WHEN {ts_num} IS NOT NULL THEN CASE WHEN abs({ts_num}) >= ? THEN {ts_num} / 1000 "
-        f"ELSE {ts_num} END ELSE epoch(try_cast(ts_txt AS TIMESTAMPTZ)) END AS ts_s, "
-        "CASE WHEN isfinite(try_cast(rating_txt AS DOUBLE)) THEN try_cast(rating_txt AS DOUBLE) END "
-        f"AS rating FROM {_STAGE}), "
+        f"WITH stage AS ({staged.sql}), "
+        "n AS (SELECT *, try_cast(ts_txt AS DOUBLE) AS ts_any, try_cast(rating_txt AS DOUBLE) AS r_any "
+        "FROM stage), "
+        "p AS (SELECT *, CASE WHEN isfinite(ts_any) THEN CASE WHEN abs(ts_any) >= ? THEN ts_any / 1000 "
+        "ELSE ts_any END WHEN ts_any IS NULL THEN epoch(try_cast(ts_txt AS TIMESTAMPTZ)) END AS ts_s, "
+        "CASE WHEN isfinite(r_any) THEN r_any END AS rating FROM n), "
         "r AS (SELECT *, CASE "
         "WHEN pre_reason IS NOT NULL THEN pre_reason "
         "WHEN user_txt IS NULL THEN 'missing user id' "
@@ -162,7 +162,7 @@ def _validate(con: duckdb.DuckDBPyConnection, *, now: float) -> None:
         "WHEN rating_txt IS NOT NULL AND rating IS NULL THEN 'non-numeric rating' END AS reason FROM p) "
         "SELECT row_no, raw, reason, user_txt AS user_id, item_txt AS item_id, rating, "
         "CASE WHEN reason IS NULL THEN floor(ts_s)::BIGINT END AS ts FROM r",
-        [MS_THRESHOLD, now + FUTURE_SLACK_S],
+        [*staged.params, MS_THRESHOLD, now + FUTURE_SLACK_S],
     )
 
 
@@ -181,8 +181,8 @@ def _store(con: duckdb.DuckDBPyConnection, *, path: Path, dataset: str, sha: str
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_NEW} AS SELECT v.user_id, v.item_id, v.rating, v.ts, "
         "? AS source_file, v.row_no FROM "
-        f"(SELECT * FROM {_VALID} WHERE reason IS NULL "
-        "QUALIFY row_number() OVER (PARTITION BY user_id, item_id, ts ORDER BY row_no) = 1) v "
+        "(SELECT user_id, item_id, ts, arg_min_null(rating, row_no) AS rating, min(row_no) AS row_no "
+        f"FROM {_VALID} WHERE reason IS NULL GROUP BY user_id, item_id, ts) v "
         "ANTI JOIN (SELECT user_id, item_id, ts FROM interactions WHERE dataset = ? "
         "UNION ALL SELECT user_id, item_id, ts FROM late_rows WHERE dataset = ?) k "
         "USING (user_id, item_id, ts)",

@@ -129,25 +129,39 @@ def _split_sql(fmt: str) -> tuple[str, str]:
     return fields, ok
 
 
-def _load_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Create temp table ``_relay_lines(line_no, line, bad_encoding)`` with every physical line."""
+@dataclass(frozen=True)
+class Staged:
+    """A SELECT over the file with columns row_no, raw, user_txt, item_txt, rating_txt, ts_txt,
+    pre_reason; ``temp_tables`` must be dropped once the SELECT has been used."""
+
+    layout: Layout
+    sql: str
+    params: list
+    temp_tables: tuple[str, ...] = ()
+
+
+def _lines_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, list, tuple[str, ...], bool]:
+    """SQL of (line_no, line, bad_encoding) for every physical line, its params, its temp tables,
+    and whether the file has double quotes (so fields may need unquoting)."""
     try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_LINES} AS "
-            "SELECT generate_subscripts(parts, 1)::BIGINT AS line_no, "
-            "rtrim(unnest(parts), chr(13)) AS line, false AS bad_encoding "
-            "FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text(?))",
-            [str(path)],
-        )
-        return
+        has_cr, has_quote = con.execute(
+            "SELECT contains(content, chr(13)), contains(content, '\"') FROM read_text(?)", [str(path)]
+        ).fetchall()[0]
     except duckdb.InvalidInputException as error:
         if "UTF-8" not in str(error):
             raise IngestError(f"{path}: unreadable ({str(error).splitlines()[0]})") from error
-    _load_lines_with_rejects(con, path)
+        _load_lines_with_rejects(con, path)
+        return f"SELECT * FROM {_LINES}", [], (_LINES,), True
+    line = "rtrim(unnest(parts), chr(13))" if has_cr else "unnest(parts)"
+    direct = (
+        f"SELECT generate_subscripts(parts, 1)::BIGINT AS line_no, {line} AS line, "
+        "false AS bad_encoding FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text(?))"
+    )
+    return direct, [str(path)], (), has_quote
 
 
 def _load_lines_with_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Line reader for files with invalid UTF-8: bad lines come back from ``store_rejects``."""
+    """Line table for files with invalid UTF-8: bad lines come back from ``store_rejects``."""
     con.execute("DROP TABLE IF EXISTS _relay_rejects; DROP TABLE IF EXISTS _relay_reject_scans")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _relay_good_lines AS "
@@ -171,52 +185,52 @@ def _load_lines_with_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None
     con.execute("DROP TABLE _relay_good_lines; DROP TABLE _relay_rejects; DROP TABLE _relay_reject_scans")
 
 
-def _header_of(con: duckdb.DuckDBPyConnection, path: Path, fmt: str) -> tuple[int, tuple[str, ...]]:
-    """(line number, cells) of the first non-blank line; MovieLens ``.dat`` has no header."""
-    first = con.execute(
-        f"SELECT line_no, line FROM {_LINES} WHERE NOT bad_encoding AND trim(line) <> '' "
-        "ORDER BY line_no LIMIT 1"
-    ).fetchall()
-    if not first:
-        raise IngestError(f"{path}: empty file (no header, no rows)")
-    first = first[0]
+def _header_of(path: Path, fmt: str) -> tuple[int, tuple[str, ...]]:
+    """(line number, cells) of the first non-blank line; MovieLens ``.dat`` has no header (0)."""
+    with path.open("rb") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if line.strip():
+                break
+        else:
+            raise IngestError(f"{path}: empty file (no header, no rows)")
     if fmt == "movielens":
         return 0, _MOVIELENS_HEADER
-    line = first[1].lstrip("\ufeff")
-    cells = re.findall(r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)', line) if fmt == "csv" else line.split("\t")
-    return int(first[0]), tuple(c.strip().strip('"') for c in cells)
+    try:
+        text = line.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise IngestError(f"{path}: header line {line_no} is not UTF-8 text") from error
+    cells = re.findall(r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)', text) if fmt == "csv" else text.split("\t")
+    return line_no, tuple(c.strip().strip('"') for c in cells)
 
 
 def stage_text(
-    con: duckdb.DuckDBPyConnection, path: Path, *, fmt: str, columns: dict[str, str] | None,
-    table: str,
-) -> Layout:
-    """Stage a CSV/TSV/MovieLens/RecBole file into ``table`` (see the module docstring)."""
-    _load_lines(con, path)
-    header_line, header = _header_of(con, path, fmt)
+    con: duckdb.DuckDBPyConnection, path: Path, *, fmt: str, columns: dict[str, str] | None
+) -> Staged:
+    """Staging SELECT of a CSV/TSV/MovieLens/RecBole file (see the module docstring)."""
+    header_line, header = _header_of(path, fmt)
     if fmt == "movielens" and columns:
         raise IngestError(f"{path}: --columns needs a header; MovieLens .dat is user::item::rating::ts")
     positions = resolve_columns(header, columns=columns, path=path) if fmt != "movielens" else {
         role: i for i, role in enumerate(_MOVIELENS_HEADER)}
-    fields, quoting_ok = _split_sql(fmt)
+    lines, params, temp, quoted = _lines_sql(con, path)
+    fields, quoting_ok = _split_sql(fmt) if quoted else (f"string_split(raw, '{_DELIMITERS[fmt]}')", "true")
+    clean = _unquote if quoted else (lambda expr: f"nullif(trim({expr}), '')")
     picks = ", ".join(
-        f"{_unquote(f'f[{positions[role] + 1}]')} AS {role}_txt" if role in positions
+        f"{clean(f'f[{positions[role] + 1}]')} AS {role}_txt" if role in positions
         else f"NULL::VARCHAR AS {role}_txt"
         for role in ROLES
     )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        f"WITH s AS (SELECT line_no, line AS raw, bad_encoding, {fields} AS f FROM {_LINES} "
+    sql = (
+        f"WITH l AS ({lines}), "
+        f"s AS (SELECT line_no, line AS raw, bad_encoding, {fields} AS f FROM l "
         "WHERE line_no > ? AND (bad_encoding OR trim(line) <> '')) "
         f"SELECT line_no AS row_no, raw, {picks}, CASE "
         "WHEN bad_encoding THEN 'invalid encoding' "
         "WHEN contains(raw, chr(0)) THEN 'nul byte' "
-        f"WHEN len(f) <> ? THEN 'wrong column count' "
-        f"WHEN NOT {quoting_ok} THEN 'bad quoting' END AS pre_reason FROM s",
-        [header_line, len(header)],
+        "WHEN len(f) <> ? THEN 'wrong column count' "
+        f"WHEN NOT {quoting_ok} THEN 'bad quoting' END AS pre_reason FROM s"
     )
-    con.execute(f"DROP TABLE {_LINES}")
-    return Layout(fmt=fmt, header=header, positions=positions)
+    return Staged(Layout(fmt, header, positions), sql, [*params, header_line, len(header)], temp)
 
 
 def _ident(name: str) -> str:
@@ -224,9 +238,9 @@ def _ident(name: str) -> str:
 
 
 def stage_parquet(
-    con: duckdb.DuckDBPyConnection, path: Path, *, columns: dict[str, str] | None, table: str
-) -> Layout:
-    """Stage a Parquet file into ``table``; ``raw`` is the whole row rendered as a struct."""
+    con: duckdb.DuckDBPyConnection, path: Path, *, columns: dict[str, str] | None
+) -> Staged:
+    """Staging SELECT of a Parquet file; ``raw`` is the whole row rendered as a struct."""
     try:
         described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     except duckdb.Error as error:
@@ -240,11 +254,9 @@ def stage_parquet(
     )
     row = "struct_pack(" + ", ".join(f"{_ident(h)} := {_ident(h)}" for h in header) + ")"
     has_nul = " OR ".join(f"contains(coalesce({role}_txt, ''), chr(0))" for role in ROLES)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+    sql = (
         f"WITH s AS (SELECT file_row_number + 1 AS row_no, CAST({row} AS VARCHAR) AS raw, {picks} "
         "FROM read_parquet(?, file_row_number=true)) "
-        f"SELECT *, CASE WHEN {has_nul} THEN 'nul byte' END AS pre_reason FROM s",
-        [str(path)],
+        f"SELECT *, CASE WHEN {has_nul} THEN 'nul byte' END AS pre_reason FROM s"
     )
-    return Layout(fmt="parquet", header=header, positions=positions)
+    return Staged(Layout("parquet", header, positions), sql, [str(path)])

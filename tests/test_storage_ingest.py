@@ -180,3 +180,15 @@ def test_ml_100k_recbole_counts(con: duckdb.DuckDBPyConnection) -> None:
     report = ingest.ingest_file(con, path, dataset="ml100k")
     assert (report.fmt, report.rows_ok, report.rows_rejected) == ("recbole", 100_000, 0)
     assert counts(con)["users"] == 943 and counts(con)["items"] == 1_682
+
+
+def test_quoted_fields_bad_quoting_and_first_duplicate_wins(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "q.csv", 'user,item,rating,ts\n"u1","i,1",4,100\nu2,i"x,4,100\n'
+                 '"u3",i3,"5",100\nu4,i4,2.0,100\nu4,i4,3.0,100\n')
+    report = ingest.ingest_file(con, path, dataset="d")
+    assert (report.rows_ok, report.rows_rejected, report.rows_duplicate) == (3, 1, 1)
+    assert con.execute("SELECT row_no, reason FROM rejected_rows").fetchall() == [(3, "bad quoting")]
+    stored = con.execute("SELECT user_id, item_id, rating FROM interactions ORDER BY row_no").fetchall()
+    assert stored == [("u1", "i,1", 4.0), ("u3", "i3", 5.0), ("u4", "i4", 2.0)]
