@@ -160,7 +160,7 @@ def _validate(con: duckdb.DuckDBPyConnection, staged: Staged, *, now: float) -> 
         "WHEN ts_s < 0 THEN 'timestamp before 1970' "
         "WHEN ts_s > ? THEN 'timestamp in the future' "
         "WHEN rating_txt IS NOT NULL AND rating IS NULL THEN 'non-numeric rating' END AS reason FROM p) "
-        "SELECT row_no, raw, reason, user_txt AS user_id, item_txt AS item_id, rating, "
+        "SELECT row_no, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason, user_txt AS user_id, item_txt AS item_id, rating, "
         "CASE WHEN reason IS NULL THEN floor(ts_s)::BIGINT END AS ts FROM r",
         [*staged.params, MS_THRESHOLD, now + FUTURE_SLACK_S],
     )

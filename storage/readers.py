@@ -1,16 +1,17 @@
-"""Read an interaction file into a staging table of raw text fields, one row per data line.
+"""Turn an interaction file into one SQL SELECT of raw text fields, one row per data line.
 
-Every supported format ends up as the same temporary table::
+Every supported format yields the same columns (:class:`Staged`)::
 
     row_no BIGINT   -- physical line number (text formats) or 1-based row number (Parquet)
     raw VARCHAR     -- the line as written (or the Parquet row rendered as text)
-    user_txt, item_txt, rating_txt, ts_txt VARCHAR   -- trimmed, unquoted fields (NULL if absent)
+    user_txt, item_txt, rating_txt, ts_txt VARCHAR   -- trimmed, unquoted fields (NULL if empty)
     pre_reason VARCHAR   -- structural problem found while splitting (NULL if none)
 
-Validation of the values happens afterwards in SQL (:mod:`storage.ingest`). Text files are read
-whole with DuckDB's ``read_text`` and split into lines in SQL, which gives exact line numbers and
-raw text; files that are not valid UTF-8 fall back to ``read_csv`` with ``store_rejects`` so the
-bad lines are rejected one by one. CSV fields may be double-quoted (``""`` escapes a quote).
+Values are validated afterwards in SQL (:mod:`storage.ingest`). Text files are read whole with
+DuckDB's ``read_text`` and split into lines in SQL, which gives exact line numbers and raw text;
+files that are not valid UTF-8 fall back to ``read_csv`` with ``store_rejects`` so that only the
+bad lines are rejected. CSV fields may be double-quoted (``""`` escapes a quote); a field with a
+stray quote makes its line a ``bad quoting`` reject. The header is the first non-blank line.
 """
 
 from __future__ import annotations
