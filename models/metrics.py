@@ -101,14 +101,18 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     above = scores > kth
     tied = scores == kth
     room = k - above.sum(axis=1, keepdims=True)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    chosen = above | tied
+    crowded = np.flatnonzero(tied.sum(axis=1) > room[:, 0])  # rows where the k-th value is shared
+    if len(crowded):
+        first = tied[crowded] & (np.cumsum(tied[crowded], axis=1) <= room[crowded])
+        chosen[crowded] = above[crowded] | first
     idx = np.nonzero(chosen)[1].reshape(len(scores), k)  # ascending item index per row
     order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
     return np.take_along_axis(idx, order, axis=1)
 
 
-def _hash_uniform(seed: int, rows: np.ndarray, n_items: int) -> np.ndarray:
-    """Counter-based uniforms in [0, 1) for (seed, row, item) via SplitMix64; shape (len(rows), n_items)."""
+def _hash_keys(seed: int, rows: np.ndarray, n_items: int) -> np.ndarray:
+    """Counter-based uniform uint64 keys for (seed, row, item) via SplitMix64; shape (len(rows), n_items)."""
     with np.errstate(over="ignore"):
         z = (
             np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
@@ -117,8 +121,7 @@ def _hash_uniform(seed: int, rows: np.ndarray, n_items: int) -> np.ndarray:
         )
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        return z ^ (z >> np.uint64(31))
 
 
 def pooled_auc(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -134,11 +137,12 @@ def _auc_samples(
     scores: np.ndarray, target: np.ndarray, targets: sp.csr_matrix, rows: np.ndarray, *, n_negatives: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Target scores, sampled-negative scores, and per-user (wins, pairs) within each user (ties ½)."""
-    keys = _hash_uniform(seed, rows, scores.shape[1])
-    keys[target | np.isneginf(scores)] = np.inf
+    keys = _hash_keys(seed, rows, scores.shape[1])
+    excluded = target | np.isneginf(scores)
+    keys[excluded] = np.iinfo(np.uint64).max  # sorts last; a key can equal it only with prob. 2^-64
     n_neg = min(n_negatives, scores.shape[1])
     neg = np.argpartition(keys, n_neg - 1, axis=1)[:, :n_neg]
-    neg_valid = np.isfinite(np.take_along_axis(keys, neg, axis=1))
+    neg_valid = ~np.take_along_axis(excluded, neg, axis=1)
     neg_scores = np.take_along_axis(scores, neg, axis=1)
     user = np.repeat(np.arange(targets.shape[0]), np.diff(targets.indptr))
     pos = scores[user, targets.indices][:, None]
@@ -184,7 +188,8 @@ def batch_metrics(
     out |= {f"ndcg@{k}": ndcg(hits, n_targets, k) for k in ks}
     if weights is not None:
         hit_w = hits * weights[ranked]
-        best_w = -np.sort(-np.where(target, weights, 0.0), axis=1)[:, :kmax]
+        target_w = -np.where(target, weights, 0.0)
+        best_w = -np.sort(np.partition(target_w, kmax - 1, axis=1)[:, :kmax], axis=1)
         out |= {f"psp@{k}": psp(hit_w, n_targets, best_w, k) for k in ks}
     out |= {f"hit@{k}": hit(hits, k) for k in ks}
     out["user_auc"] = wins / np.maximum(pairs, 1.0)
