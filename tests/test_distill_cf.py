@@ -1,0 +1,145 @@
+"""Distill-CF: sampler gradient, noise, determinism, resume, validation metric, helpers."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from models.distill_cf import (
+    DistillConfig,
+    distill,
+    distill_rows,
+    holdout_fold,
+    krr_predict,
+    ntk,
+    sparsify,
+    validate,
+)
+from models.gumbel import gumbel_noise, multi_gumbel_softmax, reference_multi_gumbel_softmax
+from models.metrics import evaluate
+from models.ntk import ntk as ntk_exact
+
+TINY = DistillConfig(n_fake_users=8, gamma=4, steps=6, patience=100, batch_size=24, eval_every=2,
+                     checkpoint_every=2, inner_lams=(0.1, 1.0, 5.0), seed=3)
+
+
+@pytest.fixture(scope="module")
+def rows() -> sp.csr_matrix:
+    """60 users × 120 items in 4 taste groups."""
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 4, 60), rng.integers(0, 4, 120)
+    p = np.where(users[:, None] == items[None, :], 0.35, 0.03)
+    return sp.csr_matrix((rng.random(p.shape) < p).astype(np.float32))
+
+
+@pytest.mark.parametrize("tau", [0.5, 0.3, 5.0])
+def test_custom_vjp_gradient_equals_autodiff(tau: float) -> None:
+    logits = jax.random.normal(jax.random.key(0), (5, 17)) * 2.0
+    key = jax.random.key(7)
+    weights = jax.random.normal(jax.random.key(1), (5, 17))
+
+    def loss(sampler):
+        return lambda z: jnp.sum(weights * jnp.minimum(sampler(z, key, 6, tau), 1.0) ** 2)
+
+    np.testing.assert_allclose(multi_gumbel_softmax(logits, key, 6, tau),
+                               reference_multi_gumbel_softmax(logits, key, 6, tau), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss(multi_gumbel_softmax))(logits),
+                               jax.grad(loss(reference_multi_gumbel_softmax))(logits), rtol=1e-4, atol=1e-6)
+
+
+def test_gumbel_noise_is_gumbel_and_distinct_per_sample() -> None:
+    seeds = jax.random.bits(jax.random.key(0), (400, 500), dtype=jnp.uint32)
+    g0, g1 = np.asarray(gumbel_noise(seeds, 0)), np.asarray(gumbel_noise(seeds, 1))
+    assert abs(g0.mean() - np.euler_gamma) < 0.01
+    assert abs(g0.var() - np.pi**2 / 6) < 0.03
+    assert abs(np.corrcoef(g0.ravel(), g1.ravel())[0, 1]) < 0.01
+    assert (g0 != g1).mean() > 0.99
+
+
+def test_rows_sum_to_gamma_and_clip() -> None:
+    total = multi_gumbel_softmax(jnp.zeros((3, 50)), jax.random.key(0), 9, 0.5)
+    np.testing.assert_allclose(total.sum(axis=1), 9.0, rtol=1e-5)
+
+
+def test_differentiable_ntk_matches_exact_kernel(rows: sp.csr_matrix) -> None:
+    x = jnp.asarray(rows[:20].toarray())
+    np.testing.assert_allclose(ntk(x, x[:7]), ntk_exact(x, x[:7]), rtol=5e-4)
+    assert np.isfinite(jax.grad(lambda z: jnp.sum(krr_predict(z, x, lam=0.1)))(x[:7])).all()
+
+
+def test_validate_matches_metrics_evaluate(rows: sp.csr_matrix) -> None:
+    context, targets = holdout_fold(rows, seed=1)
+    support = jnp.asarray(rows[:10].toarray())
+    hr, lam = validate(support, jnp.asarray(context.toarray()), targets, lams=(0.1, 1.0))
+    scores = np.asarray(krr_predict(support, jnp.asarray(context.toarray()), lam=lam), dtype=np.float64)
+    scores[context.toarray() > 0] = -np.inf
+    assert hr == pytest.approx(evaluate(scores, targets, ks=(100,))["hr@100"], abs=1e-3)
+
+
+def test_same_seed_same_summary(rows: sp.csr_matrix) -> None:
+    a, b = distill_rows(rows, config=TINY), distill_rows(rows, config=TINY)
+    assert (a.summary != b.summary).nnz == 0
+    assert a.summary.shape == (8, 120)
+    assert a.summary.data.min() >= TINY.threshold and a.summary.data.max() <= 1.0
+    c = distill_rows(rows, config=replace(TINY, seed=4))
+    assert (a.summary != c.summary).nnz > 0
+
+
+def test_resume_gives_the_same_summary(rows: sp.csr_matrix, tmp_path) -> None:
+    kept, held = holdout_fold(rows, seed=0)
+    kwargs = dict(val_context=kept, val_targets=held, config=TINY)
+    whole = distill(kept, **kwargs)
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_5(step: int, loss: float, best: float) -> None:
+        if step == 5:
+            raise Crash
+
+    path = tmp_path / "ckpt.pkl"
+    with pytest.raises(Crash):
+        distill(kept, checkpoint_path=path, progress=crash_at_5, **kwargs)
+    resumed = distill(kept, checkpoint_path=path, **kwargs)
+    assert resumed.steps == whole.steps == 6
+    np.testing.assert_array_equal(resumed.summary.toarray(), whole.summary.toarray())
+    assert resumed.best_step == whole.best_step
+    with pytest.raises(ValueError, match="tau"):
+        distill(kept, checkpoint_path=path, **{**kwargs, "config": replace(TINY, tau=0.3)})
+
+
+def test_progress_and_early_stopping(rows: sp.csr_matrix) -> None:
+    seen = []
+    result = distill_rows(rows, config=replace(TINY, steps=50, patience=4),
+                          progress=lambda s, loss, best: seen.append((s, loss, best)))
+    assert [s for s, _, _ in seen] == list(range(1, result.steps + 1))
+    assert result.steps < 50 and result.steps - result.best_step >= 4
+    assert all(np.isfinite(loss) for _, loss, _ in seen)
+
+
+def test_sparsify_threshold_and_top() -> None:
+    dense = np.array([[0.9, 0.05, 0.5, 0.2], [0.0, 1.0, 0.3, 0.3]], dtype=np.float32)
+    kept = np.where(dense >= 0.1, dense, 0)
+    np.testing.assert_array_equal(sparsify(dense, threshold=0.1).toarray(), kept)
+    kept[0, 3] = kept[1, 3] = 0  # top 2 per row; the tie at 0.3 keeps the lower item index
+    np.testing.assert_array_equal(sparsify(dense, threshold=0.1, keep_top=2).toarray(), kept)
+
+
+def test_holdout_fold_partitions_rows(rows: sp.csr_matrix) -> None:
+    kept, held = holdout_fold(rows, seed=0)
+    np.testing.assert_array_equal((kept + held).toarray(), rows.toarray())
+    assert kept.multiply(held).nnz == 0
+    n = np.diff(rows.indptr)
+    np.testing.assert_array_equal(np.diff(held.indptr)[n >= 2], np.maximum(1, np.round(0.2 * n[n >= 2])))
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="tau"):
+        DistillConfig(tau=0)
+    with pytest.raises(ValueError, match="gamma"):
+        DistillConfig(gamma=0)
