@@ -56,7 +56,8 @@ def main() -> None:
     }
     width = max(len(k) for k in result)
     for key, value in result.items():
-        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+        shown = f"{value:,.3f}" if isinstance(value, float) else (
+            f"{value:,}" if isinstance(value, int) else value)
         print(f"{key:<{width}}  {shown}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

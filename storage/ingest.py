@@ -96,8 +96,7 @@ def ingest_file(
     _check_args(path, dataset=dataset, fmt=fmt, columns=columns)
     sha = file_sha256(path)
     done = con.execute(
-        "SELECT rows_ok, rows_rejected FROM ingested_files WHERE dataset = ? AND sha256 = ?",
-        [dataset, sha],
+        "SELECT 1 FROM ingested_files WHERE dataset = ? AND sha256 = ?", [dataset, sha]
     ).fetchall()
     if done:
         return IngestReport(str(path), dataset, 0, 0, 0, {}, True, sha256=sha)
@@ -160,7 +159,8 @@ def _validate(con: duckdb.DuckDBPyConnection, staged: Staged, *, now: float) -> 
         "WHEN ts_s < 0 THEN 'timestamp before 1970' "
         "WHEN ts_s > ? THEN 'timestamp in the future' "
         "WHEN rating_txt IS NOT NULL AND rating IS NULL THEN 'non-numeric rating' END AS reason FROM p) "
-        "SELECT row_no, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason, user_txt AS user_id, item_txt AS item_id, rating, "
+        "SELECT row_no, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason, "
+        "user_txt AS user_id, item_txt AS item_id, rating, "
         "CASE WHEN reason IS NULL THEN floor(ts_s)::BIGINT END AS ts FROM r",
         [*staged.params, MS_THRESHOLD, now + FUTURE_SLACK_S],
     )

@@ -87,7 +87,8 @@ def item_counts_through(con: duckdb.DuckDBPyConnection, *, dataset: str, period:
     """(n_items,) int64: number of interactions with each item in periods ``<= period``."""
     counts = np.zeros(n_items(con, dataset=dataset), dtype=np.int64)
     rows = con.execute(
-        "SELECT item_idx, count(*) AS n FROM interactions WHERE dataset = ? AND period <= ? GROUP BY item_idx",
+        "SELECT item_idx, count(*) AS n FROM interactions WHERE dataset = ? AND period <= ? "
+        "GROUP BY item_idx",
         [dataset, period],
     ).fetchnumpy()
     counts[np.asarray(rows["item_idx"], dtype=np.int64)] = np.asarray(rows["n"], dtype=np.int64)

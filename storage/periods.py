@@ -220,7 +220,8 @@ def _recut_calendar(con: duckdb.DuckDBPyConnection, *, dataset: str, policy: Cal
     )
     con.execute(
         "UPDATE interactions SET period = p.period FROM periods p WHERE interactions.dataset = ? "
-        "AND p.dataset = ? AND interactions.period IS NULL AND interactions.ts BETWEEN p.start_ts AND p.end_ts",
+        "AND p.dataset = ? AND interactions.period IS NULL "
+        "AND interactions.ts BETWEEN p.start_ts AND p.end_ts",
         [dataset, dataset],
     )
     con.execute("DROP TABLE _relay_windows")

@@ -89,14 +89,18 @@ def test_unusable_file_exit_2_one_line_and_no_writes(tmp_path: Path, name: str, 
     con.close()
 
 
-def test_unknown_mapped_column_raises_and_writes_nothing(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_unknown_mapped_column_raises_and_writes_nothing(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     path = write(tmp_path / "a.csv", "u,i,t\n1,2,3\n")
     with pytest.raises(IngestError, match="missing column 'when'"):
         ingest.ingest_file(con, path, dataset="d", columns={"user": "u", "item": "i", "ts": "when"})
     assert counts(con) == dict.fromkeys(TABLES, 0)
 
 
-def test_reingest_same_file_or_same_rows_changes_nothing(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_reingest_same_file_or_same_rows_changes_nothing(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     first = ingest.ingest_file(con, FIXTURES / "bad_rows.csv", dataset="d")
     before = counts(con)
     again = ingest.ingest_file(con, FIXTURES / "bad_rows.csv", dataset="d")
@@ -130,12 +134,15 @@ def test_formats_and_timestamp_kinds_agree(con: duckdb.DuckDBPyConnection, tmp_p
         report = ingest.ingest_file(con, tmp_path / name, dataset=dataset, columns=columns)
         assert (report.rows_ok, report.rows_rejected) == (3, 0), (name, report)
         got = con.execute(
-            "SELECT user_id, item_id, ts FROM interactions WHERE dataset = ? ORDER BY ts", [dataset]).fetchall()
+            "SELECT user_id, item_id, ts FROM interactions WHERE dataset = ? ORDER BY ts", [dataset]
+        ).fetchall()
         assert got == [(u, i, t) for u, i, _, t in rows], name
     assert ingest.ingest_file(con, tmp_path / "c.dat", dataset="x", fmt="movielens").fmt == "movielens"
 
 
-def test_indices_dense_stable_and_in_first_appearance_order(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_indices_dense_stable_and_in_first_appearance_order(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     write(tmp_path / "a.csv", "user,item,ts\nb,y,200\na,x,100\nb,x,300\n")
     ingest.ingest_file(con, tmp_path / "a.csv", dataset="d")
     write(tmp_path / "b.csv", "user,item,ts\nc,z,50\na,w,400\nb,y,500\n")

@@ -82,7 +82,8 @@ def test_late_rows_kept_out_of_finished_periods(con: duckdb.DuckDBPyConnection, 
     again = add(con, tmp_path / "late2.csv", [("c", "x", MONDAY + 2 * DAY)])   # same late row again
     assert (again.rows_late, again.rows_duplicate) == (0, 1)
     con.close()
-    result = CliRunner().invoke(app, ["stats", "--dataset", "d", "--json", "--db", str(tmp_path / "c.duckdb")])
+    db = str(tmp_path / "c.duckdb")
+    result = CliRunner().invoke(app, ["stats", "--dataset", "d", "--json", "--db", db])
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output)
     assert (stats["interactions"], stats["late_rows"], len(stats["periods"])) == (3, 1, 2)
@@ -110,7 +111,9 @@ def test_policy_change_needs_reset_and_reset_drops_dependents(
     assert con.execute("SELECT count(*) FROM late_rows").fetchall() == [(0,)]
 
 
-@pytest.mark.parametrize("bad", ["equal-count:0", "equal-count:x", "calendar:year", "calendar:week,grace=2", ""])
+@pytest.mark.parametrize(
+    "bad", ["equal-count:0", "equal-count:x", "calendar:year", "calendar:week,grace=2", ""]
+)
 def test_bad_policy_is_rejected(con: duckdb.DuckDBPyConnection, tmp_path: Path, bad: str) -> None:
     add(con, tmp_path / "a.csv", [("a", "x", MONDAY)])
     with pytest.raises(PeriodPolicyError, match="policy"):
@@ -134,7 +137,8 @@ def test_periods_cli_prints_table_and_refuses_change(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "17 periods, 100,836 interactions" in result.output
     refused = runner.invoke(app, ["periods", "--dataset", "mls", "--policy", "calendar:month", "--db", db])
     assert refused.exit_code == 2 and "--reset" in refused.stderr
-    reset = runner.invoke(app, ["periods", "--dataset", "mls", "--policy", "calendar:year", "--reset", "--db", db])
+    reset = runner.invoke(
+        app, ["periods", "--dataset", "mls", "--policy", "calendar:year", "--reset", "--db", db])
     assert reset.exit_code == 2 and "calendar:year" in reset.stderr
     stats = runner.invoke(app, ["stats", "--dataset", "mls", "--db", db])
     assert stats.exit_code == 0 and "policy         equal-count:17" in stats.output
