@@ -31,7 +31,7 @@ NTK_VENV := .venv-ntk
 $(NTK_VENV)/.installed:
 	test -x $(NTK_VENV)/bin/python || $(PYTHON) -m venv $(NTK_VENV)
 	$(NTK_VENV)/bin/pip install --quiet --upgrade pip
-	$(NTK_VENV)/bin/pip install --quiet neural-tangents==0.6.5 jax==0.5.3 jaxlib==0.5.3 tf2jax==0.3.7 tensorflow
+	$(NTK_VENV)/bin/pip install --quiet neural-tangents==0.6.5 jax==0.5.3 jaxlib==0.5.3 tf2jax==0.3.7 tensorflow==2.21.0
 	touch $@
 
 ntk-golden: $(NTK_VENV)/.installed
