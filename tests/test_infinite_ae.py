@@ -49,6 +49,19 @@ def test_lambda_grid_picks_the_best_and_reuses_its_factor() -> None:
     assert full == pytest.approx(results[lam])
 
 
+def test_unimodal_search_finds_the_grid_best_with_fewer_lambdas() -> None:
+    split = paper_split(_data(n=200), seed=0)
+    lams = (0.01, 0.1, 1, 5, 20, 50, 100)
+    _, lam_full, full = fit_with_lambda_grid(split.train, split.val_context, split.val, lams=lams, dtype=np.float64)
+    values = [full[float(l)]["ndcg@10"] for l in sorted(lams)]
+    peak = int(np.argmax(values))
+    assert all(np.diff(values[: peak + 1]) >= 0) and all(np.diff(values[peak:]) <= 0), "fixture must be unimodal"
+    _, lam_uni, tried = fit_with_lambda_grid(split.train, split.val_context, split.val, lams=lams, dtype=np.float64, unimodal=True)
+    assert lam_uni == lam_full
+    assert len(tried) < len(lams)
+    assert all(tried[l] == full[l] for l in tried)
+
+
 def test_lambda_grid_on_sampled_users_and_float32_agrees() -> None:
     split = paper_split(_data(n=200), seed=0)
     _, lam64, r64 = fit_with_lambda_grid(split.train, split.val_context, split.val, n_val_users=80, dtype=np.float64)
