@@ -90,7 +90,26 @@ def solve(factor: tuple[np.ndarray, bool], rhs: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit(x_train: Rows, *, lam: float, depth: int = 1, dtype: np.dtype | type = np.float32) -> InfiniteAE:
+def sample_users(x_train: Rows, *, n_users: int | None, seed: int = 0) -> sp.csr_matrix:
+    """A seeded uniform sample of ``n_users`` non-empty training rows (the authors' user budget for
+    large user counts: the kernel is n × n). None, or a budget ≥ the non-empty rows, keeps them all.
+
+    Returns:
+        (≤ n_users, d) csr rows in their original order (empty rows dropped).
+    """
+    x = sp.csr_matrix(x_train)
+    rows = np.flatnonzero(np.diff(x.indptr) > 0)
+    if n_users is not None and n_users < len(rows):
+        if n_users < 1:
+            raise ValueError(f"n_users must be >= 1, got {n_users}")
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=n_users, replace=False))
+    return x[rows]
+
+
+def fit(
+    x_train: Rows, *, lam: float, depth: int = 1, dtype: np.dtype | type = np.float32,
+    n_train_users: int | None = None, seed: int = 0,
+) -> InfiniteAE:
     """Fit the ∞-AE on training rows.
 
     Args:
@@ -98,11 +117,15 @@ def fit(x_train: Rows, *, lam: float, depth: int = 1, dtype: np.dtype | type = n
         lam: dimensionless ridge λ (> 0); the ridge is λ·tr(K)/n.
         depth: NTK depth (ReLU layers), ≥ 1.
         dtype: float32 (fast) or float64.
+        n_train_users: fit on a seeded uniform sample of this many non-empty rows (``sample_users``);
+            None: all rows (empty rows included, they are harmless).
+        seed: sampling seed.
 
     Returns:
         The fitted model.
     """
-    x = sp.csr_matrix(x_train, dtype=dtype)
+    x = sp.csr_matrix(x_train if n_train_users is None else sample_users(x_train, n_users=n_train_users, seed=seed),
+                      dtype=dtype)
     kernel = ntk_matrix(x, x, depth=depth, dtype=dtype)
     alpha = solve(factorise(kernel, ridge(kernel, lam)), _dense(x, np.dtype(dtype)))
     return InfiniteAE(x_train=x, alpha=alpha, lam=float(lam), depth=depth)
@@ -173,6 +196,7 @@ def fit_with_lambda_grid(
     select_by: str = "ndcg@10",
     item_counts: np.ndarray | None = None,
     unimodal: bool = False,
+    n_train_users: int | None = None,
 ) -> tuple[InfiniteAE, float, dict[float, dict[str, float]]]:
     """Fit the ∞-AE, choosing λ on validation.
 
@@ -195,12 +219,15 @@ def fit_with_lambda_grid(
         unimodal: assume the validation metric is unimodal in λ and hill-climb the sorted grid
             from its middle (left neighbour first) instead of trying every λ: typically 3 of 5
             Cholesky factorisations. Finds the grid's best λ whenever the assumption holds.
+        n_train_users: build the kernel on a seeded sample of this many non-empty training rows
+            (``sample_users``); None: all.
 
     Returns:
         (model, chosen λ, {λ: validation metrics} for the λs tried).
     """
     dtype = np.dtype(dtype)
-    x = sp.csr_matrix(x_train, dtype=dtype)
+    x = sp.csr_matrix(x_train if n_train_users is None else sample_users(x_train, n_users=n_train_users, seed=seed),
+                      dtype=dtype)
     val_context, val_targets = sp.csr_matrix(val_context), sp.csr_matrix(val_targets)
     if val_context.shape != val_targets.shape or val_context.shape[1] != x.shape[1]:
         raise ValueError(f"val_context {val_context.shape} and val_targets {val_targets.shape} must be (m, {x.shape[1]})")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.infinite_ae import factorise, fit, fit_with_lambda_grid, ridge, score
+from models.infinite_ae import factorise, fit, fit_with_lambda_grid, ridge, sample_users, score
 from models.metrics import evaluate
 from models.ntk import ntk_matrix
 from models.splits import paper_split
@@ -84,3 +84,15 @@ def test_bad_inputs_raise_clear_errors() -> None:
     x = _data(n=20)
     with pytest.raises(ValueError, match="val_context"):
         fit_with_lambda_grid(x, x[:5], x[:4])
+
+
+def test_user_budget_samples_non_empty_rows() -> None:
+    x = _data(n=60).tolil()
+    x[3] = 0
+    x = x.tocsr()
+    sample = sample_users(x, n_users=20, seed=1)
+    assert sample.shape == (20, x.shape[1]) and np.diff(sample.indptr).min() > 0
+    assert sample_users(x, n_users=None).shape[0] == 59
+    model = fit(x, lam=5.0, n_train_users=20, seed=1)
+    assert (model.x_train != sample).nnz == 0
+    assert score(model, x[:5]).shape == (5, x.shape[1])
