@@ -59,7 +59,8 @@ class DistillConfig:
         inner_lams: λ grid of the inner KRR, chosen on validation HR@100.
         init_scale: logit of observed items at init (0 elsewhere); 1 is the authors' binary init.
         threshold: entries of the stored summary below this are dropped.
-        keep_top: if set, keep at most this many entries per fake user in the stored summary.
+        keep_top: entries kept per fake user in the stored summary; None = the mean number of
+            items per real training row (rounded up), so the summary is as dense as the data.
         depth: NTK depth.
         checkpoint_every: steps between checkpoints (when a path is given).
         seed: seeds the init, batches and noise.
@@ -76,7 +77,7 @@ class DistillConfig:
     eval_every: int = 25
     inner_lams: tuple[float, ...] = (1e-5, 1e-3, 0.1, 1.0, 5.0, 50.0)
     init_scale: float = 1.0
-    threshold: float = 0.1
+    threshold: float = 0.0
     keep_top: int | None = None
     depth: int = 1
     checkpoint_every: int = 50
@@ -120,7 +121,7 @@ class DistillResult:
     loss: float
     density: float  # nnz / (μ·|I|) of the stored summary
     seconds: float
-    seconds_per_step: float  # mean wall time of an optimisation step (validation excluded)
+    seconds_per_step: float  # mean wall time of a step, validation and the first (compiling) step excluded
     steps: int
 
 
@@ -385,11 +386,11 @@ def distill(
     else:
         state = _validated(init_state(x, config, optimizer), context, targets, config)
     real_rowsum = jnp.asarray(train.sum() / x.shape[0], jnp.float32)
-    step_seconds, n_steps = 0.0, 0
+    step_seconds: list[float] = []
     while int(state.step) < config.steps and int(state.step - state.best_step) < config.patience:
         tic = time.perf_counter()
         state = jax.block_until_ready(train_step(state, x, real_rowsum, config=config))
-        step_seconds, n_steps = step_seconds + time.perf_counter() - tic, n_steps + 1
+        step_seconds.append(time.perf_counter() - tic)
         done = int(state.step)
         if done % config.eval_every == 0 or done == config.steps:
             state = _validated(state, context, targets, config)
@@ -397,7 +398,8 @@ def distill(
             save_checkpoint(checkpoint_path, state, config, x.shape[0])
         if progress is not None:
             progress(done, float(state.loss), float(state.best_val))
-    summary = sparsify(np.asarray(state.best_summary), threshold=config.threshold, keep_top=config.keep_top)
+    keep_top = config.keep_top or int(np.ceil(train.nnz / x.shape[0]))
+    summary = sparsify(np.asarray(state.best_summary), threshold=config.threshold, keep_top=keep_top)
     stored_hr, lam = validate(jnp.asarray(summary.toarray()), context, targets, lams=config.inner_lams,
                               depth=config.depth)
     return DistillResult(
@@ -409,7 +411,7 @@ def distill(
         loss=float(state.loss),
         density=summary.nnz / (summary.shape[0] * summary.shape[1]),
         seconds=time.perf_counter() - start,
-        seconds_per_step=step_seconds / max(n_steps, 1),
+        seconds_per_step=float(np.mean(step_seconds[1:] or step_seconds or [0.0])),
         steps=int(state.step),
     )
 
