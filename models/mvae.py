@@ -330,8 +330,9 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, init: MVAEState | Non
         rows: (n, I) non-negative rows, binary or fractional (summary rows); I ≥ ``init.n_items``.
         config: hyper-parameters.
         init: state to warm-start from (grown to I items if needed); None = fresh initialisation.
-        item_mask: (I,) bool, False for items not seen yet: their logits are −inf in the loss and
-            in validation ranking.
+        item_mask: (I,) bool, False for items not seen yet: training runs on the seen columns only
+            (exactly as if unseen logits were −inf in the loss: their weights get no gradient and
+            stay as they are); entries of ``rows``/``validation`` on unseen items are ignored.
         validation: (context, targets), both (m, I): early stopping on nDCG@100 of ranking the
             targets from the context (context items excluded); the best epoch's state is returned.
             None = train ``config.epochs`` epochs and return the last state.
@@ -347,7 +348,9 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, init: MVAEState | Non
         raise ValueError("rows must have at least one row")
     device = _device(config)
     state = init_state(n_items, config=config) if init is None else grow_state(init, n_items, seed=config.seed)
-    mask = _mask_tensor(item_mask, n_items, device)
+    if item_mask is not None:
+        return _train_on_columns(rows, state, np.flatnonzero(_mask_tensor(item_mask, n_items, torch.device("cpu"))),
+                                 config=config, validation=validation, distill=distill, progress=progress)
     params = {name: state.params[name].clone().to(device).requires_grad_(True) for name in _PARAM_NAMES}
     optimiser = torch.optim.Adam([params[name] for name in _PARAM_NAMES], lr=config.lr)
     if state.optim:
@@ -363,7 +366,7 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, init: MVAEState | Non
         for start in range(0, n_rows, config.batch_size):
             beta = min(config.anneal_cap, step / anneal_steps)
             x = _dense(rows, order[start:start + config.batch_size], device)
-            loss = vae_loss(params, x, beta=beta, dropout=config.dropout, mask=mask, g=g)
+            loss = vae_loss(params, x, beta=beta, dropout=config.dropout, mask=None, g=g)
             if distill is not None and distill.weight > 0.0:
                 pick = rng.choice(distill.rows.shape[0], min(config.batch_size, distill.rows.shape[0]),
                                   replace=False)
@@ -375,7 +378,7 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, init: MVAEState | Non
             total += float(loss.detach())
         score = math.nan
         if validation is not None:
-            score = _validate(params, validation, mask, device)
+            score = _validate(params, validation, None, device)
             history.append(score)
             if score > best:
                 best, best_epoch = score, epoch
@@ -389,6 +392,58 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, init: MVAEState | Non
     kept_params, kept_optim, kept_step = best_snapshot
     return MVAEState(params=kept_params, optim=kept_optim, step=kept_step, anneal_steps=anneal_steps,
                      n_items=n_items, val_history=tuple(history), best_epoch=best_epoch)
+
+
+def _train_on_columns(rows: sp.csr_matrix, state: MVAEState, idx: np.ndarray, *, config: MVAEConfig,
+                      validation: tuple[sp.csr_matrix, sp.csr_matrix] | None, distill: DistillTerm | None,
+                      progress: Callable[[int, float, float], None] | None) -> MVAEState:
+    """Train the sub-network of the item columns ``idx`` and write it back into ``state``."""
+    if validation is not None:
+        validation = tuple(sp.csr_matrix(m, dtype=np.float32)[:, idx] for m in validation)
+    if distill is not None:
+        pos = np.searchsorted(idx, distill.old_items)
+        if np.any(pos >= idx.size) or np.any(idx[np.minimum(pos, idx.size - 1)] != distill.old_items):
+            raise ValueError("distill.old_items must all be inside item_mask")
+        distill = replace(distill, rows=sp.csr_matrix(distill.rows)[:, idx], old_items=pos.astype(np.int64))
+    sub = train_mvae(rows[:, idx], config=config, init=_restrict(state, idx), validation=validation,
+                     distill=distill, progress=progress)
+    return _embed(state, sub, idx)
+
+
+def _restrict(state: MVAEState, idx: np.ndarray) -> MVAEState:
+    """The state's sub-network on item columns ``idx`` (weights and Adam moments)."""
+    index = torch.from_numpy(idx)
+    params = {name: (t.index_select(_ITEM_AXIS[name], index) if name in _ITEM_AXIS else t)
+              for name, t in state.params.items()}
+    optim = state.optim
+    if optim:
+        states = {}
+        for i, entry in optim["state"].items():
+            name = _PARAM_NAMES[i]
+            states[i] = {key: (val.index_select(_ITEM_AXIS[name], index)
+                               if name in _ITEM_AXIS and key in ("exp_avg", "exp_avg_sq") else val)
+                         for key, val in entry.items()}
+        optim = {"state": states, "param_groups": optim["param_groups"]}
+    return replace(state, params=params, optim=optim, n_items=idx.size)
+
+
+def _embed(full: MVAEState, sub: MVAEState, idx: np.ndarray) -> MVAEState:
+    """Write a sub-network trained on columns ``idx`` back into ``full`` (other columns unchanged)."""
+    index = torch.from_numpy(idx)
+    params = {name: (full.params[name].index_copy(_ITEM_AXIS[name], index, t) if name in _ITEM_AXIS else t)
+              for name, t in sub.params.items()}
+    states = {}
+    for i, entry in sub.optim["state"].items():
+        name = _PARAM_NAMES[i]
+        entry = dict(entry)
+        if name in _ITEM_AXIS:
+            old = full.optim["state"][i] if full.optim else {}
+            for key in ("exp_avg", "exp_avg_sq"):
+                base = old[key] if key in old else torch.zeros_like(full.params[name])
+                entry[key] = base.index_copy(_ITEM_AXIS[name], index, entry[key])
+        states[i] = entry
+    return replace(sub, params=params, optim={"state": states, "param_groups": sub.optim["param_groups"]},
+                   n_items=full.n_items)
 
 
 def _snapshot(params: dict[str, torch.Tensor], optimiser: torch.optim.Optimizer,

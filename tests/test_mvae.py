@@ -49,6 +49,11 @@ def test_masked_and_context_items_never_in_top_k() -> None:
     assert not np.isin(top, np.flatnonzero(~mask)).any()
     assert all(train[r, top[r]].nnz == 0 for r in range(50))
     assert np.isneginf(scores[:, ~mask]).all()
+    # unseen items' weights get no gradient: they stay at their initial values
+    fresh = init_state(rows.shape[1], config=SMALL)
+    np.testing.assert_array_equal(state.params["dec1.weight"][~mask], fresh.params["dec1.weight"][~mask])
+    np.testing.assert_array_equal(state.params["enc0.weight"][:, ~mask], fresh.params["enc0.weight"][:, ~mask])
+    assert not np.array_equal(state.params["dec1.weight"][mask], fresh.params["dec1.weight"][mask])
 
 
 def test_training_is_deterministic_on_cpu() -> None:
