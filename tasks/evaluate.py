@@ -1,0 +1,53 @@
+"""Evaluation task: M_t^s on period t+1 (DESIGN.md §3), run by the parent flow process.
+
+It reads the next period's bags and the item statistics through t from the catalog, scores with
+the stored strategy state, and replaces the (strategy, t, t+1) metric rows: re-running it never
+duplicates rows. Deterministic given the seed, so retries cover only the catalog I/O.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+
+from models import continual_eval, replay
+from storage import matrices, results
+from tasks.catalog import open_catalog
+from tasks.policy import IO_TASK
+
+
+@task(name="evaluate-model", **IO_TASK)
+def evaluate_model(
+    db: str,
+    *,
+    dataset: str,
+    strategy: str,
+    trained_through: int,
+    evaluated_on: int,
+    state_path: str,
+    run_id: str,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Evaluate M_trained_through^strategy on period ``evaluated_on`` and record the metrics.
+
+    Returns:
+        The metric values written (keys like ``"ndcg@10"``, ``"auc"``, ``"dropped_targets"``).
+    """
+    state = replay.load_strategy_state(state_path)
+    with open_catalog(db) as con:
+        nxt = matrices.period_matrix(con, dataset=dataset, period=evaluated_on)
+        seen = matrices.items_seen_through(con, dataset=dataset, period=trained_through)
+        counts = matrices.item_counts_through(con, dataset=dataset, period=trained_through)
+    values = continual_eval.evaluate_next_period(
+        state.model, nxt.matrix, seen_items=seen, item_counts=counts, seed=seed
+    )
+    with open_catalog(db) as con:
+        results.write_metrics(
+            con,
+            dataset=dataset,
+            strategy=strategy,
+            trained_through=trained_through,
+            evaluated_on=evaluated_on,
+            values=values,
+            run_id=run_id,
+        )
+    return values

@@ -1,0 +1,186 @@
+"""Flow tests on tiny synthetic data against one session-wide Prefect test harness.
+
+One uninterrupted continual run is the reference; the other tests compare against it:
+backfilling twice (the second run does no model work, the metrics table keeps one row per key),
+a forced backfill (same numbers, still one row per key), and a backfill killed mid-period and
+re-run (same metrics as the uninterrupted run).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import polars as pl
+import pytest
+
+from flows.params import BackfillParams, Budgets, ContinualParams, IngestParams
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+TINY = Budgets(
+    n_fake_users=8, gamma=5, distill_steps=2, distill_patience=2, distill_eval_every=1,
+    mvae_epochs=1, mvae_batch_size=64, seed=0,
+)
+STRATEGIES = ["individual", "joint", "distill_cf", "ader"]
+SOME = ["individual", "distill_cf"]  # strategies are independent: a subset gives the same numbers
+N_PERIODS = 3
+POLICY = f"equal-count:{N_PERIODS}"
+KEY = ["strategy", "trained_through", "evaluated_on", "metric", "k"]
+
+
+class Killed(RuntimeError):
+    """Stands for the process dying in the middle of a period."""
+
+
+@contextmanager
+def _catalog(folder: Path) -> Iterator[None]:
+    """Point the flows at a catalog + storage root in ``folder`` for the block."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RELAY_DB", str(folder / "relay.duckdb"))
+        mp.setenv("RELAY_STORAGE_ROOT", str(folder / "storage"))
+        yield
+
+
+def _metrics(dataset: str) -> pl.DataFrame:
+    from relay.config import get_settings
+    from tasks.catalog import metrics_frame
+
+    return metrics_frame(str(get_settings().db), dataset=dataset).sort(KEY).drop("run_id")
+
+
+def _ingest(csv: Path, dataset: str) -> list[int]:
+    from flows.ingest import ingest_flow
+
+    return ingest_flow(IngestParams(dataset=dataset, data=[str(csv)], policy=POLICY))
+
+
+def _backfill(dataset: str, *, start: int = 0, strategies=SOME, force: bool = False):
+    from flows.backfill import backfill_flow
+
+    return backfill_flow(
+        BackfillParams(
+            dataset=dataset, start=start, end=N_PERIODS - 1, strategies=strategies, force=force,
+            budgets=TINY,
+        )
+    )
+
+
+def _continual(csv: Path, dataset: str):
+    from flows.continual import continual_flow
+
+    return continual_flow(
+        ContinualParams(
+            dataset=dataset, data=[str(csv)], policy=POLICY, strategies=STRATEGIES, budgets=TINY
+        )
+    )
+
+
+def _subset(reference: dict, strategies: list[str]) -> pl.DataFrame:
+    return reference["metrics"].filter(pl.col("strategy").is_in(strategies))
+
+
+@pytest.fixture
+def model_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count calls into the model code (distillation and strategy training)."""
+    from models import distill_cf, replay
+
+    calls = {"distill": 0, "train": 0}
+    distill_rows, train_strategy = distill_cf.distill_rows, replay.train_strategy
+
+    def counting_distill(*args, **kwargs):
+        calls["distill"] += 1
+        return distill_rows(*args, **kwargs)
+
+    def counting_train(*args, **kwargs):
+        calls["train"] += 1
+        return train_strategy(*args, **kwargs)
+
+    monkeypatch.setattr(distill_cf, "distill_rows", counting_distill)
+    monkeypatch.setattr(replay, "train_strategy", counting_train)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def reference(prefect_harness, synthetic_csv, tmp_path_factory) -> dict:
+    """An uninterrupted continual run over every period; its outcomes and metrics."""
+    with _catalog(tmp_path_factory.mktemp("reference")):
+        outcomes = _continual(synthetic_csv, "ref")
+        return {"outcomes": outcomes, "metrics": _metrics("ref"), "again": _continual(
+            synthetic_csv, "ref")}
+
+
+def test_continual_flow_processes_every_finished_period(reference) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    assert [o.period for o in reference["outcomes"]] == list(range(N_PERIODS))
+    assert all(len(o.train_metas) == len(STRATEGIES) for o in reference["outcomes"])
+    assert all(len(o.summary_metas) == 1 for o in reference["outcomes"])
+    metrics = reference["metrics"]
+    pairs = set(metrics.select("strategy", "trained_through", "evaluated_on").unique().rows())
+    assert pairs == {(s, t, t + 1) for s in STRATEGIES for t in range(N_PERIODS - 1)}
+    ndcg = metrics.filter((pl.col("metric") == "ndcg") & (pl.col("k") == 10))["value"]
+    assert ndcg.min() >= 0 and ndcg.max() <= 100
+    assert reference["again"] == []  # a second scheduled run without new data has nothing to do
+    keys = ["ref-metrics", "ref-ndcg-10-plot", "ref-run-summary", "ref-distill-progress",
+            "ref-train-progress"]
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
+        )
+    assert {a.key for a in found} == set(keys)
+    table = next(a for a in found if a.key == "ref-metrics")
+    assert table.type == "table" and "ndcg@10" in str(table.data)
+
+
+def test_backfill_twice_does_no_model_work(
+    reference, synthetic_csv, tmp_path, model_calls
+) -> None:
+    with _catalog(tmp_path):
+        assert _ingest(synthetic_csv, "ref") == list(range(N_PERIODS))
+        first = _backfill("ref")
+        assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
+        assert sum(len(o.evaluated) for o in first) == (N_PERIODS - 1) * len(SOME)
+
+        second = _backfill("ref")
+        assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
+        assert all(not (o.summary_metas or o.train_metas or o.evaluated) for o in second)
+        metrics = _metrics("ref")
+        assert metrics.group_by(KEY).len()["len"].max() == 1
+        assert metrics.equals(_subset(reference, SOME))  # backfill == continual, same seeds
+
+        _backfill("ref", start=1, strategies=["individual"], force=True)
+        assert model_calls["train"] == N_PERIODS * len(SOME) + N_PERIODS - 1
+        forced = _metrics("ref")
+        assert forced.group_by(KEY).len()["len"].max() == 1
+        assert forced.equals(_subset(reference, SOME))
+
+
+def test_killed_backfill_resumes_to_the_same_metrics(
+    reference, synthetic_csv, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import replay
+
+    real_train = replay.train_strategy
+    calls: list[str] = []
+
+    def dies_in_period_1(strategy, **kwargs):
+        calls.append(strategy)
+        if len(calls) == len(SOME) + 2:  # period 1, after its first strategy
+            raise Killed("killed mid-period")
+        return real_train(strategy, **kwargs)
+
+    with _catalog(tmp_path):
+        _ingest(synthetic_csv, "ref")
+        monkeypatch.setattr(replay, "train_strategy", dies_in_period_1)
+        with pytest.raises(Killed):
+            _backfill("ref")
+        partial = _metrics("ref")
+        assert set(partial["evaluated_on"].unique()) == {1}
+
+        monkeypatch.setattr(replay, "train_strategy", real_train)
+        outcomes = _backfill("ref")
+        assert [len(o.train_metas) for o in outcomes] == [0, len(SOME) - 1, len(SOME)]
+        assert _metrics("ref").equals(_subset(reference, SOME))
