@@ -2,17 +2,18 @@
 
 Learnable logits X^s ∈ ℝ^{μ×|I|}, initialised from μ random real rows (times ``init_scale``).
 Each step draws X̂^s = hardtanh(Σ_{k≤γ} softmax((X^s + G_k)/τ)) (:mod:`models.gumbel`), fits
-∞-AE (kernel ridge regression with the NTK, :func:`models.ntk.ntk`) on X̂^s in closed form, and
+∞-AE (kernel ridge regression with the NTK of :mod:`models.ntk`) on X̂^s in closed form, and
 scores a minibatch X_b of real rows (Eq. 6):
 
     pred = Θ(X_b, X̂^s)·(Θ(X̂^s, X̂^s) + λ·tr/μ·I)⁻¹·X̂^s
     loss = mean_u −Σ_i x_ui·log_softmax(pred_u)_i + λ₂·mean rowsum(X̂^s)/mean rowsum(X)
 
-minimised with Adam (optax). Every ``eval_every`` steps a fresh draw is scored on validation
-(HR@100, inner λ grid); the best draw is the summary, early stopping after ``patience`` steps.
+minimised with Adam (optax). Every ``eval_every`` steps a fresh draw is sparsified and scored on
+validation (HR@100, inner λ grid); the best one is the summary, early stopping after ``patience`` steps.
 Fixes over the authors' code: distinct noise per sample and step; τ tuned on validation instead
 of τ = 10 (a near-uniform dense draw whose L1 term has zero gradient); the stored summary is
-sparsified (entries < ``threshold`` dropped, optionally top-``keep_top`` per fake user).
+sparsified (entries < ``threshold`` dropped, then the top ``keep_top`` per fake user, by default
+as many as a real row has on average, so the summary is as dense as the data).
 """
 
 from __future__ import annotations
@@ -124,9 +125,10 @@ class DistillState(NamedTuple):
     key: Array  # (2,) uint32 raw threefry key data of the run
     lam: Array  # () inner λ in use (best of the last validation)
     loss: Array  # () loss of the last step
-    best_summary: Array  # (μ, |I|) best validation draw X̂^s
+    best_summary: Array  # (μ, |I|) sparsified draw X̂^s with the best validation HR@100
     best_step: Array  # () int32
-    best_val: Array  # () best validation HR@100 (-1 before the first validation)
+    best_val: Array  # () its validation HR@100 (-1 before the first validation)
+    best_lam: Array  # () its inner λ
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,7 @@ class DistillResult:
 
     summary: sp.csr_matrix  # (μ, |I|) float32 in [0, 1], sparsified
     best_step: int
-    best_val_hr100: float  # of the dense best draw
-    stored_val_hr100: float  # of the stored (sparsified) summary
+    best_val_hr100: float  # validation HR@100 of the stored (sparsified) summary
     lam: float  # inner λ chosen for the stored summary
     loss: float
     density: float  # nnz / (μ·|I|) of the stored summary
@@ -333,6 +334,7 @@ def init_state(train: Array, n: int, config: DistillConfig, optimizer: optax.Gra
         best_summary=jnp.zeros_like(logits),
         best_step=jnp.asarray(0, jnp.int32),
         best_val=jnp.asarray(-1.0, jnp.float32),
+        best_lam=jnp.asarray(config.inner_lams[0], jnp.float32),
     )
 
 
@@ -366,13 +368,19 @@ def load_checkpoint(path: Path, config: DistillConfig, n_rows: int) -> DistillSt
     return jax.tree_util.tree_map(jnp.asarray, saved["state"])
 
 
-def _validated(state: DistillState, context: Array, targets: sp.csr_matrix, config: DistillConfig) -> DistillState:
-    """Score a fresh draw of the current logits on validation; keep it if it is the best so far."""
+def _validated(state: DistillState, context: Array, targets: sp.csr_matrix, config: DistillConfig,
+               keep_top: int) -> DistillState:
+    """Score the sparsified form of a fresh draw on validation; keep it if it is the best so far.
+
+    Its λ also becomes the inner λ of the following training steps.
+    """
     draw = _draw_jit(state.logits, _keys(state)[2], gamma=config.gamma, tau=config.tau)
-    hr, lam = validate(draw, context, targets, lams=config.inner_lams, depth=config.depth)
+    stored = jnp.asarray(sparsify(np.asarray(draw), threshold=config.threshold, keep_top=keep_top).toarray())
+    hr, lam = validate(stored, context, targets, lams=config.inner_lams, depth=config.depth)
     state = state._replace(lam=jnp.asarray(lam, jnp.float32))
     if hr > float(state.best_val):
-        state = state._replace(best_summary=draw, best_step=state.step, best_val=jnp.asarray(hr, jnp.float32))
+        state = state._replace(best_summary=stored, best_step=state.step, best_val=jnp.asarray(hr, jnp.float32),
+                               best_lam=state.lam)
     return state
 
 
@@ -400,7 +408,8 @@ def distill(
         progress: called after every step with (step, loss, best validation HR@100).
 
     Returns:
-        The stored (sparsified) best validation draw and run statistics.
+        The stored summary, i.e. the sparsified draw with the best validation HR@100 (every
+        validation scores the sparsified draw), and run statistics.
     """
     if train.shape[1] != val_context.shape[1] or val_context.shape != val_targets.shape:
         raise ValueError(f"shapes differ: train {train.shape}, val_context {val_context.shape}, "
@@ -409,6 +418,7 @@ def distill(
         raise ValueError("train has no interactions")
     start = time.perf_counter()
     n = train.shape[0]
+    keep_top = config.keep_top or int(np.ceil(train.nnz / n))
     padded = np.zeros((-(-n // PAD_ROWS) * PAD_ROWS, train.shape[1]), np.float32)
     padded[:n] = train.toarray()
     x, n_rows = jnp.asarray(padded), jnp.asarray(n, jnp.int32)
@@ -418,7 +428,7 @@ def distill(
     if checkpoint_path is not None and Path(checkpoint_path).exists():
         state = load_checkpoint(checkpoint_path, config, n)
     else:
-        state = _validated(init_state(x, n, config, optimizer), context, targets, config)
+        state = _validated(init_state(x, n, config, optimizer), context, targets, config, keep_top)
     real_rowsum = jnp.asarray(train.sum() / n, jnp.float32)
     step_seconds: list[float] = []
     while int(state.step) < config.steps and int(state.step - state.best_step) < config.patience:
@@ -427,21 +437,17 @@ def distill(
         step_seconds.append(time.perf_counter() - tic)
         done = int(state.step)
         if done % config.eval_every == 0 or done == config.steps:
-            state = _validated(state, context, targets, config)
+            state = _validated(state, context, targets, config, keep_top)
         if checkpoint_path is not None and done % config.checkpoint_every == 0:
             save_checkpoint(checkpoint_path, state, config, n)
         if progress is not None:
             progress(done, float(state.loss), float(state.best_val))
-    keep_top = config.keep_top or int(np.ceil(train.nnz / n))
-    summary = sparsify(np.asarray(state.best_summary), threshold=config.threshold, keep_top=keep_top)
-    stored_hr, lam = validate(jnp.asarray(summary.toarray()), context, targets, lams=config.inner_lams,
-                              depth=config.depth)
+    summary = sp.csr_matrix(np.asarray(state.best_summary))
     return DistillResult(
         summary=summary,
         best_step=int(state.best_step),
         best_val_hr100=float(state.best_val),
-        stored_val_hr100=stored_hr,
-        lam=lam,
+        lam=float(state.best_lam),
         loss=float(state.loss),
         density=summary.nnz / (summary.shape[0] * summary.shape[1]),
         seconds=time.perf_counter() - start,
