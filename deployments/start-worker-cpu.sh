@@ -5,4 +5,4 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFECT="${PREFECT:-$REPO/.venv/bin/prefect}"
-exec "$PREFECT" worker start --pool cpu --type process --name "${WORKER_NAME:-relay-cpu-$(hostname)}" "$@"
+exec "$PREFECT" worker start --pool cpu --type process ${WORKER_NAME:+--name "$WORKER_NAME"} "$@"

@@ -6,4 +6,4 @@
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PREFECT="${PREFECT:-$REPO/.venv/bin/prefect}"
-exec "$PREFECT" worker start --pool gpu --type process --name "${WORKER_NAME:-relay-gpu-$(hostname)}" "$@"
+exec "$PREFECT" worker start --pool gpu --type process ${WORKER_NAME:+--name "$WORKER_NAME"} "$@"

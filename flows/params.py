@@ -22,10 +22,10 @@ class Budgets(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    n_fake_users: int = Field(default=50, ge=1, le=5000, description="μ: summary rows per period")
+    n_fake_users: int = Field(default=20, ge=1, le=5000, description="μ: summary rows per period")
     gamma: int = Field(default=50, ge=1, le=1000, description="Gumbel samples per summary row")
-    distill_steps: int = Field(default=60, ge=1, le=5000, description="Distill-CF Adam steps")
-    distill_patience: int = Field(default=30, ge=1, le=5000, description="early-stop patience")
+    distill_steps: int = Field(default=30, ge=1, le=5000, description="Distill-CF Adam steps")
+    distill_patience: int = Field(default=20, ge=1, le=5000, description="early-stop patience")
     distill_eval_every: int = Field(default=10, ge=1, le=1000, description="validate every n steps")
     mvae_epochs: int = Field(default=10, ge=1, le=1000, description="MVAE epochs per period")
     mvae_batch_size: int = Field(default=500, ge=1, le=100_000, description="MVAE batch size")
@@ -46,7 +46,7 @@ class Budgets(BaseModel):
         }
 
     def replay_kwargs(self) -> dict[str, int]:
-        """Keyword arguments of ``tasks.compute.replay_config`` (strategy training budgets)."""
+        """Keyword arguments of ``tasks.train.replay_config`` (strategy training budgets)."""
         return {
             "epochs": self.mvae_epochs,
             "batch_size": self.mvae_batch_size,
@@ -127,7 +127,7 @@ class BackfillParams(BaseModel):
 
 
 class DistillPeriodParams(BaseModel):
-    """Parameters of the remote :func:`flows.gpu.distill_period` flow: files in, files out."""
+    """Parameters of the remote :func:`flows.distill_period.distill_period` flow: files in, files out."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -141,7 +141,7 @@ class DistillPeriodParams(BaseModel):
 
 
 class TrainPeriodParams(BaseModel):
-    """Parameters of the remote :func:`flows.gpu.train_period` flow: files in, files out."""
+    """Parameters of the remote :func:`flows.train_period.train_period` flow: files in, files out."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -16,7 +16,8 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
-from flows.gpu import distill_period, train_period
+from flows.distill_period import distill_period
+from flows.train_period import train_period
 from flows.params import DistillPeriodParams, PeriodParams, TrainPeriodParams
 from relay.config import get_settings
 from tasks.catalog import (

@@ -30,10 +30,10 @@ StrategiesOpt = Annotated[
     str, typer.Option("--strategies", help="Comma-separated: individual,joint,distill_cf,ader")
 ]
 StepsOpt = Annotated[
-    Optional[int], typer.Option("--distill-steps", help="Distill-CF steps per period [60]")
+    Optional[int], typer.Option("--distill-steps", help="Distill-CF steps per period [30]")
 ]
 FakeOpt = Annotated[
-    Optional[int], typer.Option("--fake-users", help="μ: summary rows (and ADER exemplars) [50]")
+    Optional[int], typer.Option("--fake-users", help="μ: summary rows (and ADER exemplars) [20]")
 ]
 EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="MVAE epochs per period [10]")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random step")]
