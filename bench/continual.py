@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from dataclasses import replace
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
 from models.continual_eval import evaluate_next_period
 from models.distill_cf import PERIOD_CONFIG, distill_rows
@@ -125,11 +127,13 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=17)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--mu", type=int, default=10, help="fake rows per period summary (= ADER exemplars/period)")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
     args = parser.parse_args()
@@ -138,6 +142,9 @@ def main() -> None:
     if unknown:
         parser.error(f"--strategies: unknown {sorted(unknown)}; choose from {STRATEGIES}")
 
+    torch.set_num_threads(args.threads)
+    if args.threads == 1:  # read when JAX creates its CPU client, i.e. at the first distillation
+        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         rows, seen, counts = load_periods(args.data, args.periods, Path(tmp))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
+import torch
 
 from models.metrics import evaluate
 from models.mvae import MVAEConfig, predict_scores, train_mvae
@@ -43,9 +44,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (1 is fastest on a shared, busy machine)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
+    torch.set_num_threads(args.threads)
     split = load_split(args.data)
     config = MVAEConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
     start = time.perf_counter()
