@@ -112,6 +112,8 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.plot(mus, [r["ndcg@10"] for r in rows], "o-", label="∞-AE on Distill-CF summary")
     ax.plot(mus, [r["ndcg@10_random_users"] for r in rows], "s--", label="∞-AE on random users")
     ax.set_xscale("log")
+    ax.set_xticks(mus, [str(m) for m in mus])
+    ax.minorticks_off()
     ax.set_xlabel("budget μ (rows)")
     ax.set_ylabel("test nDCG@10")
     ax.legend()
