@@ -127,10 +127,11 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=17)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--mu", type=int, default=10, help="fake rows per period summary (= ADER exemplars/period)")
-    parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=3e-3,
+                        help="3e-3 beat 1e-3 on every strategy's validation nDCG@100 (ml-100k, ml-latest-small)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")
