@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import re
 import time
-from typing import Callable
 from uuid import UUID
 
 from prefect import task
@@ -36,35 +35,35 @@ def artifact_key(*parts: object) -> str:
     return key
 
 
-def progress_reporter(
-    key: str, *, total: int, description: str, every_s: float = 2.0
-) -> Callable[..., None]:
-    """A progress callback ``(step, *metrics)`` that updates one progress artifact.
+class ProgressReporter:
+    """A progress callback ``(steps_done, *metrics)`` that moves one progress artifact.
 
-    Updates are throttled to one API call per ``every_s`` seconds (plus the final step), so a
-    fast loop does not flood the server. ``total`` is the number of steps/epochs planned; an early
-    stop simply leaves the bar short of 100 until the caller calls ``done()`` on the result.
+    Updates are throttled to one API call per ``every_s`` seconds (plus the last planned step), so
+    a fast loop does not flood the server. An early stop leaves the bar short of 100 % until
+    :meth:`done` is called.
     """
-    artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
-    last = [0.0]
 
-    def report(step: int, *metrics: float) -> None:
+    def __init__(self, key: str, *, total: int, description: str, every_s: float = 2.0) -> None:
+        self.total, self.description, self.every_s = total, description, every_s
+        self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
+        self._last = 0.0
+
+    def __call__(self, steps_done: int, *metrics: float) -> None:
         now = time.monotonic()
-        final = step + 1 >= total
-        if final or now - last[0] >= every_s:
-            last[0] = now
+        if steps_done >= self.total or now - self._last >= self.every_s:
+            self._last = now
             shown = ", ".join(f"{m:.4g}" for m in metrics)
             update_progress_artifact(
-                artifact_id,
-                progress=min(100.0, 100.0 * (step + 1) / total),
-                description=f"{description}: step {step + 1}/{total} ({shown})",
+                self.artifact_id,
+                progress=min(100.0, 100.0 * steps_done / self.total),
+                description=f"{self.description}: step {steps_done}/{self.total} ({shown})",
             )
 
-    def done() -> None:
-        update_progress_artifact(artifact_id, progress=100.0, description=f"{description}: done")
-
-    report.done = done  # type: ignore[attr-defined]
-    return report
+    def done(self) -> None:
+        """Mark the work finished (100 %)."""
+        update_progress_artifact(
+            self.artifact_id, progress=100.0, description=f"{self.description}: done"
+        )
 
 
 @task(name="start-progress", **IO_TASK)

@@ -19,7 +19,7 @@ from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.runtime import flow_run
 
 from models import distill_cf
-from tasks.artifacts import artifact_key, progress_reporter
+from tasks.artifacts import ProgressReporter, artifact_key
 from tasks.files import csr_arrays, csr_from, read_arrays, write_arrays, write_json
 
 
@@ -47,7 +47,7 @@ def distill_summary(
     """
     rows = csr_from(read_arrays(rows_path), prefix="rows")
     cfg = replace(distill_cf.PERIOD_CONFIG, **config)
-    report = progress_reporter(
+    report = ProgressReporter(
         artifact_key(dataset, "distill-progress"),
         total=cfg.steps,
         description=f"Distill-CF of period {period} (loss, val HR@100)",

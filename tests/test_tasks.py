@@ -75,3 +75,57 @@ def test_parameters_are_bounded() -> None:
     with pytest.raises(ValidationError):
         Budgets(distill_steps=0)
     assert Budgets(n_fake_users=30).replay_kwargs()["exemplar_budget"] == 30
+
+
+def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from relay.cli import app
+    from storage import catalog, results
+
+    db = tmp_path / "relay.duckdb"
+    monkeypatch.setenv("RELAY_DB", str(db))  # restored after the test (the CLI sets it too)
+    monkeypatch.setenv("RELAY_STORAGE_ROOT", str(tmp_path / "storage"))
+    con = catalog.connect(db)
+    for s, base in (("joint", 20.0), ("individual", 10.0)):
+        for t in range(2):
+            results.write_metrics(
+                con, dataset="d", strategy=s, trained_through=t, evaluated_on=t + 1,
+                values={"ndcg@10": base + t, "hr@100": 2 * base, "auc": 0.9}, run_id="r",
+            )
+    con.close()
+    out = tmp_path / "plot.png"
+    result = CliRunner().invoke(app, ["report", "--dataset", "d", "--db", str(db), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "joint" in result.output and "20.50" in result.output  # mean nDCG@10 of joint
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    missing = CliRunner().invoke(app, ["report", "--dataset", "nope", "--db", str(db)])
+    assert missing.exit_code != 0
+
+
+def test_progress_reporter_moves_its_artifact(prefect_harness) -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from tasks.artifacts import ProgressReporter
+
+    def latest() -> float:
+        with get_client(sync_client=True) as client:
+            return client.read_artifacts(artifact_filter=_key("unit-progress"))[0].data
+
+    @flow
+    def steps() -> list[float]:
+        report = ProgressReporter("unit-progress", total=4, description="unit", every_s=3600)
+        report(1, 0.5)  # the first update goes through
+        report(2, 0.4)  # within every_s of the previous one: skipped
+        seen = [latest()]
+        report(4, 0.3)  # the last planned step always updates
+        return seen + [latest()]
+
+    assert steps() == [25.0, 100.0]
+
+
+def _key(key: str):
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    return ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
