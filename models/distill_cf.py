@@ -36,8 +36,8 @@ from jax import Array
 
 from models.gumbel import multi_gumbel_softmax
 from models.metrics import hit_ratio
-from models.ntk import B_VAR, W_VAR
 from models.ntk import ntk as ntk_exact
+from models.ntk import ntk_traceable
 
 Progress = Callable[[int, float, float], None]
 VAL_K = 100
@@ -146,40 +146,6 @@ class DistillResult:
     steps: int
 
 
-_RHO_MAX = 1.0 - 2.0**-20
-
-
-def ntk(x1: Array, x2: Array, *, depth: int = 1) -> Array:
-    """Traceable, differentiable NTK Θ(x1, x2) of dense rows (the recursion of :mod:`models.ntk`).
-
-    arccos′(ρ) = −1/√(1 − ρ²) is infinite at ρ = 1, which every diagonal entry of Θ(X̂, X̂)
-    reaches (there dρ = 0 analytically, but autodiff yields NaN). ρ is therefore clipped at
-    1 − 2⁻²⁰: the gradient stays finite and Θ moves by < 3·10⁻⁴ relative, on (near-)parallel
-    pairs only. Evaluation uses the exact :func:`models.ntk.ntk`.
-
-    Args:
-        x1: (n1, d) rows.
-        x2: (n2, d) rows.
-        depth: number of ReLU hidden layers, ≥ 1.
-
-    Returns:
-        (n1, n2) kernel.
-    """
-    d = x1.shape[1]
-    sigma = W_VAR * (x1 @ x2.T) / d + B_VAR
-    sigma_11 = W_VAR * jnp.sum(x1 * x1, axis=1) / d + B_VAR
-    sigma_22 = W_VAR * jnp.sum(x2 * x2, axis=1) / d + B_VAR
-    theta = sigma
-    for _ in range(depth):
-        norm = jnp.sqrt(sigma_11[:, None] * sigma_22[None, :])
-        angle = jnp.arccos(jnp.clip(sigma / norm, -1.0, _RHO_MAX))
-        sigma_relu = norm * (jnp.sin(angle) + (jnp.pi - angle) * jnp.cos(angle)) / (2 * jnp.pi)
-        sigma = W_VAR * sigma_relu + B_VAR
-        theta = sigma + W_VAR * theta * (jnp.pi - angle) / (2 * jnp.pi)
-        sigma_11, sigma_22 = sigma_11 + B_VAR, sigma_22 + B_VAR
-    return theta
-
-
 def make_optimizer(config: DistillConfig) -> optax.GradientTransformation:
     """Adam with the configured learning rate (``optax.chain(scale_by_adam, scale(-lr))``)."""
     return optax.adam(config.lr)
@@ -202,10 +168,10 @@ def krr_predict(support: Array, queries: Array, *, lam: Array | float, depth: in
     Returns:
         (b, |I|) scores.
     """
-    k_ss = ntk(support, support, depth=depth)
+    k_ss = ntk_traceable(support, support, depth=depth)
     reg = lam * jnp.trace(k_ss) / k_ss.shape[0]
     factor = jsl.cho_factor(k_ss + reg * jnp.eye(k_ss.shape[0], dtype=k_ss.dtype))
-    return ntk(queries, support, depth=depth) @ jsl.cho_solve(factor, support)
+    return ntk_traceable(queries, support, depth=depth) @ jsl.cho_solve(factor, support)
 
 
 def distill_loss(

@@ -38,8 +38,11 @@ def _check_depth(depth: int) -> None:
         raise ValueError(f"depth must be >= 1, got {depth}")
 
 
-@partial(jax.jit, static_argnames=("depth",))
-def _recursion(gram: Array, sq1: Array, sq2: Array, inv_d: Array, *, depth: int) -> Array:
+RHO_FLOOR = 2.0**-19  # ntk_traceable: Δ ≥ 2⁻¹⁹·Σ(x,x)Σ(x′,x′), i.e. ρ ≤ 1 − 2⁻²⁰ (1 + O(2⁻²⁰))
+
+
+def _arccos_recursion(gram: Array, sq1: Array, sq2: Array, inv_d: Array | float, *, depth: int,
+                      det_floor: float = 0.0) -> Array:
     """Θ from the Gram block ``x1·x2ᵀ`` (b, n2) and the squared row norms (b,), (n2,).
 
     Written in stable form: with ν = √(Σ(x,x)Σ(x′,x′)), the recursion needs ν·cos θ = Σ and
@@ -49,6 +52,10 @@ def _recursion(gram: Array, sq1: Array, sq2: Array, inv_d: Array, *, depth: int)
     closed form, rather than formed as a difference of nearly equal numbers. Near ρ = 1 (and on
     the diagonal, where Δ = 0 exactly) this avoids arccos' infinite slope, which turns rounding
     noise into ~1e-9 relative errors at the next layer.
+
+    ``det_floor`` > 0 floors Δ at det_floor·Σ(x,x)Σ(x′,x′) inside the square root (the
+    diagonal Σ(x,x) follows Σ′ = (W²/2)·Σ + b²): √Δ has an infinite slope at Δ = 0, so this
+    keeps gradients finite on (near-)parallel pairs; 0 gives the exact kernel.
     """
     a = W_VAR * inv_d
     c = W_VAR / 2
@@ -56,9 +63,11 @@ def _recursion(gram: Array, sq1: Array, sq2: Array, inv_d: Array, *, depth: int)
     sigma = a * gram + B_VAR
     gap = a * cross
     det = a * a * (sq1[:, None] * sq2[None, :] - gram * gram) + a * B_VAR * cross
+    diag1, diag2 = a * sq1 + B_VAR, a * sq2 + B_VAR  # Σ(x,x), Σ(x′,x′)
     theta = sigma
     for _ in range(depth):
-        sin_norm = jnp.sqrt(jnp.maximum(det, 0.0))
+        floor = det_floor * diag1[:, None] * diag2[None, :] if det_floor else 0.0
+        sin_norm = jnp.sqrt(jnp.maximum(det, floor))
         angle = jnp.arctan2(sin_norm, sigma)
         j = (sin_norm - angle * sigma) / jnp.pi  # 2Σ̃ − Σ
         sigma_dot = (jnp.pi - angle) / (2 * jnp.pi)
@@ -66,7 +75,34 @@ def _recursion(gram: Array, sq1: Array, sq2: Array, inv_d: Array, *, depth: int)
         gap = c * gap - 2 * c * j
         sigma = c * (sigma + j) + B_VAR  # W²·Σ̃ + b²
         theta = sigma + W_VAR * theta * sigma_dot
+        diag1, diag2 = c * diag1 + B_VAR, c * diag2 + B_VAR
     return theta
+
+
+_recursion = jax.jit(_arccos_recursion, static_argnames=("depth", "det_floor"))
+
+
+def ntk_traceable(x1: Array, x2: Array, *, depth: int = 1) -> Array:
+    """Differentiable NTK Θ(x1, x2) of dense JAX rows, for use inside ``jax.jit``/``jax.grad``.
+
+    The same stable recursion as :func:`ntk` (one matmul for the Gram, then elementwise), except
+    that Δ = Σ(x,x)Σ(x′,x′)(1 − ρ²) is floored at ``RHO_FLOOR``·Σ(x,x)Σ(x′,x′) (ρ capped at
+    ≈ 1 − 2⁻²⁰): the derivative of θ = arccos ρ is infinite at ρ = 1, which every diagonal entry
+    of Θ(X, X) reaches, and autodiff would return NaN there although dρ = 0 analytically. Off
+    (near-)parallel pairs the result equals :func:`ntk`; on them it moves by < 10⁻³ relative.
+
+    Args:
+        x1: (n1, d) float rows.
+        x2: (n2, d) float rows.
+        depth: number of ReLU hidden layers, ≥ 1.
+
+    Returns:
+        (n1, n2) kernel in the dtype of the inputs.
+    """
+    _check_depth(depth)
+    gram = x1 @ x2.T
+    sq1, sq2 = jnp.sum(x1 * x1, axis=1), jnp.sum(x2 * x2, axis=1)
+    return _arccos_recursion(gram, sq1, sq2, 1.0 / x1.shape[1], depth=depth, det_floor=RHO_FLOOR)
 
 
 def squared_norms(x: Rows, dtype: np.dtype | type = np.float64) -> np.ndarray:
