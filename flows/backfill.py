@@ -1,4 +1,4 @@
-"""Backfill: run the per-period steps over historical periods, in order (Prefect has none built in)."""
+"""Backfill: the per-period steps over historical periods, in order (Prefect has none built in)."""
 
 from __future__ import annotations
 

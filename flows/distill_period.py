@@ -26,4 +26,5 @@ def distill_period(params: DistillPeriodParams) -> str:
         rows_sha=params.rows_sha,
         output_path=params.output_path,
         config=params.budgets.distill_kwargs(),
+        fresh=params.refresh,
     )

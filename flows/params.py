@@ -1,4 +1,4 @@
-"""Flow parameters: one Pydantic model per flow, with bounds (the Prefect UI renders them as forms)."""
+"""Flow parameters: one Pydantic model per flow, with bounds (the Prefect UI shows a form)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ class PeriodParams(BaseModel):
 
 
 class BackfillParams(BaseModel):
-    """Parameters of :func:`flows.backfill.backfill_flow`: re-run periods ``start..end`` in order."""
+    """Parameters of :func:`flows.backfill.backfill_flow`: periods ``start..end``, in order."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -127,7 +127,7 @@ class BackfillParams(BaseModel):
 
 
 class DistillPeriodParams(BaseModel):
-    """Parameters of the remote :func:`flows.distill_period.distill_period` flow: files in, files out."""
+    """Parameters of the remote :func:`flows.distill_period.distill_period` flow (files only)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -141,7 +141,7 @@ class DistillPeriodParams(BaseModel):
 
 
 class TrainPeriodParams(BaseModel):
-    """Parameters of the remote :func:`flows.train_period.train_period` flow: files in, files out."""
+    """Parameters of the remote :func:`flows.train_period.train_period` flow (files only)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

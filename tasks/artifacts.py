@@ -110,7 +110,8 @@ def publish_run_summary(summary_metas: list[str], train_metas: list[str], *, dat
     """Markdown artifact: each new summary's size and density, each training run's rows."""
     key = artifact_key(dataset, "run-summary")
     lines = [f"# Work done in this run: {dataset}", "", "## Distill-CF summaries", ""]
-    lines += ["| period | rows (μ) | items | non-zeros | density | loss | seconds |", "|---" * 7 + "|"]
+    lines += ["| period | rows (μ) | items | non-zeros | density | loss | seconds |"]
+    lines += ["|---" * 7 + "|"]
     for path in summary_metas:
         m = read_json(path)
         lines.append(

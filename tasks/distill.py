@@ -1,7 +1,8 @@
-"""Distillation task of the (possibly remote) ``distill-period`` flow: array file in, array file out.
+"""Distillation task of the (possibly remote) ``distill-period`` flow: array files in and out.
 
 They never touch the catalog. The cache key is INPUTS + TASK_SOURCE over (dataset, period,
-content SHA-256 of the input files, budgets, output path), never over arrays; the output path is
+content SHA-256 of the input files, budgets, output path), never over arrays, plus the digest of
+the model code (``tasks.policy.MODEL_CACHE``); the output path is
 content-addressed by the caller, so a cache hit always points at the file that run wrote. Model
 work is deterministic given its seed, so there are no retries (a failure is a bug, not weather).
 The tag ``gpu`` puts it under the ``gpu`` tag concurrency limit (one per GPU).
@@ -15,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.runtime import flow_run
 
 from models import distill_cf
 from tasks.artifacts import ProgressReporter, artifact_key
 from tasks.files import csr_arrays, csr_from, read_arrays, write_arrays, write_json
+from tasks.policy import MODEL_CACHE, MODELS_CODE
 
 
-@task(name="distill-summary", cache_policy=INPUTS + TASK_SOURCE, tags=["gpu"], persist_result=True)
+@task(name="distill-summary", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
 def distill_summary(
     *,
     dataset: str,
@@ -32,6 +33,7 @@ def distill_summary(
     rows_sha: str,
     output_path: str,
     config: dict[str, Any],
+    fresh: bool = False,
 ) -> str:
     """Distill one period's rows into a Distill-CF summary (Sachdeva et al. 2022, §4).
 
@@ -41,6 +43,7 @@ def distill_summary(
         rows_sha: SHA-256 of ``rows_path`` (the content part of the cache key).
         output_path: where the summary arrays (prefix ``summary``) and ``<path>.json`` meta go.
         config: overrides of ``models.distill_cf.PERIOD_CONFIG`` (C's per-period defaults).
+        fresh: start over instead of resuming from a checkpoint left by an interrupted run.
 
     Returns:
         ``output_path``.
@@ -53,7 +56,10 @@ def distill_summary(
         description=f"Distill-CF of period {period} (loss, val HR@100)",
     )
     started = time.perf_counter()
-    checkpoint = Path(output_path + ".ckpt")  # content-addressed like the output: safe to resume
+    # Named by the output's content key and the model code: only the same work resumes from it.
+    checkpoint = Path(f"{output_path}.{MODELS_CODE[:12]}.ckpt")
+    if fresh:
+        checkpoint.unlink(missing_ok=True)
     result = distill_cf.distill_rows(
         rows, config=cfg, progress=report, checkpoint_path=checkpoint
     )

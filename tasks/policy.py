@@ -1,4 +1,4 @@
-"""Retry policy shared by the I/O tasks: retry with backoff on I/O failures only.
+"""Task policies: retries with backoff on I/O failures only; the model tasks' cache key.
 
 Deterministic failures (a bad argument, a model error) fail at once: retrying them would only
 delay the error. I/O failures (a locked catalog file, a dropped API connection) are retried.
@@ -6,11 +6,15 @@ delay the error. I/O failures (a locked catalog file, a dropped API connection) 
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import httpx
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
+
+import models
 
 TRANSIENT = (duckdb.IOException, httpx.TransportError, ConnectionError, TimeoutError)
 
@@ -38,3 +42,28 @@ IO_TASK = {
     "cache_policy": NO_CACHE,
 }
 """Task options of catalog and API tasks: uncached, 3 retries with backoff on transient I/O."""
+
+
+def models_code_digest() -> str:
+    """SHA-256 over the source of every ``models/*.py`` (sorted by name).
+
+    TASK_SOURCE hashes only the task's own body; a model task's result also depends on the model
+    code it calls, so that code's digest is part of the model tasks' cache key.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(Path(models.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+MODELS_CODE = models_code_digest()
+
+
+def _models_code_key(task_ctx: Any, inputs: dict[str, Any]) -> str:
+    return MODELS_CODE
+
+
+MODEL_CACHE = (INPUTS - "fresh") + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_models_code_key)
+"""Cache policy of the model tasks: their inputs (ids, paths, content hashes, budgets; not the
+``fresh`` flag), their source, and the model code's digest; never arrays."""

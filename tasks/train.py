@@ -1,7 +1,8 @@
 """Training task of the (possibly remote) ``train-period`` flow: array files in, a state file out.
 
 They never touch the catalog. The cache key is INPUTS + TASK_SOURCE over (dataset, period,
-content SHA-256 of the input files, budgets, output path), never over arrays; the output path is
+content SHA-256 of the input files, budgets, output path), never over arrays, plus the digest of
+the model code (``tasks.policy.MODEL_CACHE``); the output path is
 content-addressed by the caller, so a cache hit always points at the file that run wrote. Model
 work is deterministic given its seed, so there are no retries (a failure is a bug, not weather).
 The tag ``gpu`` puts it under the ``gpu`` tag concurrency limit (one per GPU).
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import INPUTS, TASK_SOURCE
 from prefect.runtime import flow_run
 
 from models import replay
 from models.mvae import MVAEConfig
 from tasks.files import csr_from, read_arrays, write_json
+from tasks.policy import MODEL_CACHE
 
 
 def replay_config(
@@ -34,7 +35,7 @@ def replay_config(
     )
 
 
-@task(name="train-strategy", cache_policy=INPUTS + TASK_SOURCE, tags=["gpu"], persist_result=True)
+@task(name="train-strategy", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
 def train_strategy(
     *,
     dataset: str,

@@ -1,4 +1,4 @@
-"""Task-level tests: the file hand-off format, report helpers, keys, parameters, task bodies (.fn)."""
+"""Task-level tests: file hand-off format, report helpers, keys, parameters, CLI report."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def test_array_files_round_trip_and_hash_by_content(tmp_path) -> None:
     assert sha1 == sha2  # same arrays, same bytes (no timestamps, sorted names)
     back = read_arrays(tmp_path / "a.arrays")
     assert (csr_from(back, prefix="rows") != m).nnz == 0
-    assert back["item_mask"].dtype == bool and back["item_mask"].tolist() == arrays["item_mask"].tolist()
+    assert back["item_mask"].dtype == bool
+    assert back["item_mask"].tolist() == arrays["item_mask"].tolist()
     assert csr_from(back, prefix="past") is None
     m2 = m.copy()
     m2.data[0] += 1
@@ -49,7 +50,9 @@ def _metrics() -> pl.DataFrame:
         for t in range(3):
             for metric, k, v in (("ndcg", 10, base + t), ("hr", 100, 2 * base), ("auc", 0, 0.9)):
                 rows.append(("d", s, t, t + 1, metric, k, v, "r"))
-    cols = ["dataset", "strategy", "trained_through", "evaluated_on", "metric", "k", "value", "run_id"]
+    cols = [
+        "dataset", "strategy", "trained_through", "evaluated_on", "metric", "k", "value", "run_id"
+    ]
     return pl.DataFrame(rows, schema=cols, orient="row")
 
 
@@ -95,7 +98,8 @@ def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> Non
             )
     con.close()
     out = tmp_path / "plot.png"
-    result = CliRunner().invoke(app, ["report", "--dataset", "d", "--db", str(db), "--out", str(out)])
+    args = ["report", "--dataset", "d", "--db", str(db), "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "joint" in result.output and "20.50" in result.output  # mean nDCG@10 of joint
     assert out.read_bytes()[:4] == b"\x89PNG"

@@ -23,7 +23,8 @@ GPU_TAG_LIMIT = 1
 
 DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB catalog (default: RELAY_DB)")]
 RootOpt = Annotated[
-    Optional[Path], typer.Option("--storage-root", help="Files folder (default: RELAY_STORAGE_ROOT)")
+    Optional[Path],
+    typer.Option("--storage-root", help="Files folder (default: RELAY_STORAGE_ROOT)"),
 ]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name")]
 StrategiesOpt = Annotated[
@@ -48,7 +49,7 @@ def _use_settings(db: Path | None, storage_root: Path | None) -> None:
 
 
 def _budgets(distill_steps: int | None, fake_users: int | None, epochs: int | None, seed: int):
-    """Budgets with the given overrides (None keeps the default of :class:`flows.params.Budgets`)."""
+    """Budgets with the given overrides (None keeps :class:`flows.params.Budgets` defaults)."""
     from flows.params import Budgets
 
     given = {"distill_steps": distill_steps, "n_fake_users": fake_users, "mvae_epochs": epochs}
@@ -138,7 +139,9 @@ def report(
     settings = get_settings()
     metrics = metrics_frame(str(settings.db), dataset=dataset)
     if metrics.is_empty():
-        raise typer.BadParameter(f"no metrics recorded for dataset {dataset!r}", param_hint="--dataset")
+        raise typer.BadParameter(
+            f"no metrics recorded for dataset {dataset!r}", param_hint="--dataset"
+        )
     with pl.Config(tbl_rows=100, tbl_cols=30, float_precision=2, tbl_width_chars=250):
         typer.echo("nDCG@10 of M_t on period t+1 (x100):")
         typer.echo(pivot_metric(metrics, metric="ndcg", k=10))
@@ -152,8 +155,12 @@ def report(
 
 
 def deploy(
-    prefect_file: Annotated[Path, typer.Option("--prefect-file", help="Deployments file")] = PREFECT_FILE,
-    pools: Annotated[bool, typer.Option("--pools/--no-pools", help="Create pools and limits")] = True,
+    prefect_file: Annotated[
+        Path, typer.Option("--prefect-file", help="Deployments file")
+    ] = PREFECT_FILE,
+    pools: Annotated[
+        bool, typer.Option("--pools/--no-pools", help="Create pools and limits")
+    ] = True,
 ) -> None:
     """Create the `cpu`/`gpu` process pools and the `gpu` tag limit, then deploy every deployment.
 
