@@ -34,7 +34,7 @@ import optax
 import scipy.sparse as sp
 from jax import Array
 
-from models.gumbel import multi_gumbel_softmax
+from models.gumbel import COMPILER_OPTIONS, multi_gumbel_softmax
 from models.metrics import hit_ratio
 from models.ntk import ntk as ntk_exact
 from models.ntk import ntk_traceable
@@ -196,7 +196,7 @@ def _keys(state: DistillState) -> tuple[Array, Array, Array]:
     return tuple(jax.random.split(base, 3))
 
 
-@partial(jax.jit, static_argnames="config")
+@partial(jax.jit, static_argnames="config", compiler_options=COMPILER_OPTIONS)
 def train_step(state: DistillState, train: Array, n_rows: Array, real_rowsum: Array, *,
                config: DistillConfig) -> DistillState:
     """One Adam step on a minibatch of the first ``n_rows`` rows of ``train`` (n_pad, |I|).
@@ -350,7 +350,7 @@ def _validated(state: DistillState, context: Array, targets: sp.csr_matrix, conf
     return state
 
 
-_draw_jit = jax.jit(draw_summary, static_argnames=("gamma", "tau"))
+_draw_jit = jax.jit(draw_summary, static_argnames=("gamma", "tau"), compiler_options=COMPILER_OPTIONS)
 
 
 def distill(

@@ -32,6 +32,11 @@ _GOLDEN = 0x9E3779B9
 _ONE_BITS = 0x3F800000  # bit pattern of float32 1.0
 _HALF_ULP = 2.0**-24
 
+COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+"""``jax.jit(..., compiler_options=...)`` for functions that run the sampler: XLA:CPU otherwise
+emits 256-bit loops; with 512 (where AVX-512 exists; a preference, ignored elsewhere) the
+sampler's forward + backward at μ = 500, |I| = 3706, γ = 200 took 1.70 s CPU instead of 2.34."""
+
 
 def _fmix32(h: Array) -> Array:
     """MurmurHash3 32-bit finaliser: a bijection on uint32 with full avalanche."""
@@ -68,30 +73,60 @@ def _seeds(key: Array, shape: tuple[int, ...]) -> Array:
     return jax.random.bits(key, shape, dtype=jnp.uint32)
 
 
-def _race_power(tau: float) -> int | None:
-    """1/τ when it is a small integer m (then E^(−1/τ) is m−1 multiplies and a division)."""
-    inv = 1.0 / tau
-    return round(inv) if abs(inv - round(inv)) < 1e-9 and 1 <= round(inv) <= 4 else None
+def _integer(value: float, low: int, high: int) -> int | None:
+    """``value`` as an int when it is one in [low, high] (up to rounding), else None."""
+    m = round(value)
+    return m if abs(value - m) < 1e-9 and low <= m <= high else None
+
+
+def _race_form(tau: float) -> bool:
+    """Whether τ has a cheap exact E^(−1/τ): 1/τ ∈ {1..4} (powers) or τ ∈ {2..8} (roots)."""
+    return _integer(1.0 / tau, 1, 4) is not None or _integer(tau, 2, 8) is not None
+
+
+def inverse_root(e: Array, m: int) -> Array:
+    """E^(−1/m) for positive normal float32 E and an integer m ≥ 2, without log or exp.
+
+    The float bit pattern is ≈ 2²³·(log₂ x + 127), so bits(y₀) = (1 + 1/m)·bits(1) − bits(E)/m
+    starts within a few percent; four Newton steps on y⁻ᵐ = E, y ← y + y·(1 − E·yᵐ)/m
+    (quadratic convergence), reach ≤ 1.1·10⁻⁷ relative error for m ≤ 8 over E ∈ [6·10⁻⁸, 17]
+    (measured against float64; exp(−log(E)/m) in float32 gives up to 7·10⁻⁷).
+    """
+    bits = lax.bitcast_convert_type(e, jnp.int32).astype(jnp.float32)
+    guess = jnp.float32(_ONE_BITS * (1 + 1 / m)) - bits * jnp.float32(1 / m)
+    y = lax.bitcast_convert_type(guess.astype(jnp.int32), jnp.float32)
+    for _ in range(4):
+        y_m = y
+        for _ in range(m - 1):
+            y_m = y_m * y
+        y = y + y * ((1.0 - e * y_m) * jnp.float32(1 / m))
+    return y
+
+
+def _noise_power(e: Array, tau: float) -> Array:
+    """E^(−1/τ) = exp(G/τ) for a race-form τ (see :func:`_race_form`)."""
+    power = _integer(1.0 / tau, 1, 4)
+    if power is None:
+        return inverse_root(e, _integer(tau, 2, 8))
+    e_pow = e
+    for _ in range(power - 1):
+        e_pow = e_pow * e
+    return 1.0 / e_pow
 
 
 def _prepare(logits: Array, tau: float) -> Array:
     """Per-call precomputation: w = exp((x − max x)/τ) for the race form, else the logits."""
-    if _race_power(tau) is None:
+    if not _race_form(tau):
         return logits
     return jnp.exp((logits - jnp.max(logits, axis=-1, keepdims=True)) / tau)
 
 
 def _sample(prepared: Array, seeds: Array, k: Array, tau: float) -> Array:
-    """softmax((x + G_k)/τ). For 1/τ = m ∈ {1..4} in the exact race form
-    w⊙E^(−m)/Σ(w⊙E^(−m)) with E = e^(−G) (one log per entry instead of two logs and an exp)."""
-    power = _race_power(tau)
-    if power is None:
+    """softmax((x + G_k)/τ). For a race-form τ in the exact form w⊙E^(−1/τ)/Σ(w⊙E^(−1/τ)) with
+    E = e^(−G) ~ Exp(1): one log per entry instead of two logs and an exp."""
+    if not _race_form(tau):
         return jax.nn.softmax((prepared + gumbel_noise(seeds, k)) / tau, axis=-1)
-    e = exponential_noise(seeds, k)
-    e_pow = e
-    for _ in range(power - 1):
-        e_pow = e_pow * e
-    p = prepared / e_pow
+    p = prepared * _noise_power(exponential_noise(seeds, k), tau)
     return p / jnp.sum(p, axis=-1, keepdims=True)
 
 
