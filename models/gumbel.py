@@ -96,11 +96,20 @@ def inverse_root(e: Array, m: int) -> Array:
     guess = jnp.float32(_ONE_BITS * (1 + 1 / m)) - bits * jnp.float32(1 / m)
     y = lax.bitcast_convert_type(guess.astype(jnp.int32), jnp.float32)
     for _ in range(4):
-        y_m = y
-        for _ in range(m - 1):
-            y_m = y_m * y
-        y = y + y * ((1.0 - e * y_m) * jnp.float32(1 / m))
+        y = y + y * ((1.0 - e * _power(y, m)) * jnp.float32(1 / m))
     return y
+
+
+def _power(x: Array, m: int) -> Array:
+    """xᵐ for an integer m ≥ 1 by repeated squaring (⌊log₂ m⌋ + popcount(m) − 1 multiplies)."""
+    result, base = None, x
+    while m:
+        if m & 1:
+            result = base if result is None else result * base
+        m >>= 1
+        if m:
+            base = base * base
+    return result
 
 
 def _noise_power(e: Array, tau: float) -> Array:
@@ -108,10 +117,7 @@ def _noise_power(e: Array, tau: float) -> Array:
     power = _integer(1.0 / tau, 1, 4)
     if power is None:
         return inverse_root(e, _integer(tau, 2, 8))
-    e_pow = e
-    for _ in range(power - 1):
-        e_pow = e_pow * e
-    return 1.0 / e_pow
+    return 1.0 / _power(e, power)
 
 
 def _prepare(logits: Array, tau: float) -> Array:
