@@ -19,7 +19,7 @@ from models.distill_cf import (
     sparsify,
     validate,
 )
-from models.gumbel import gumbel_noise, multi_gumbel_softmax, reference_multi_gumbel_softmax
+from models.gumbel import gumbel_noise, inverse_root, multi_gumbel_softmax, reference_multi_gumbel_softmax
 from models.metrics import evaluate
 
 TINY = DistillConfig(n_fake_users=8, gamma=4, steps=6, patience=100, batch_size=24, eval_every=2,
@@ -57,6 +57,14 @@ def test_gumbel_noise_is_gumbel_and_distinct_per_sample() -> None:
     assert abs(g0.var() - np.pi**2 / 6) < 0.03
     assert abs(np.corrcoef(g0.ravel(), g1.ravel())[0, 1]) < 0.01
     assert (g0 != g1).mean() > 0.99
+
+
+@pytest.mark.parametrize("m", [2, 5, 8])
+def test_inverse_root_is_float32_exact(m: int) -> None:
+    e = np.concatenate([np.geomspace(6e-8, 17.0, 20_001), np.random.default_rng(0).exponential(size=20_000)])
+    e = e.astype(np.float32)
+    got = np.asarray(inverse_root(jnp.asarray(e), m), dtype=np.float64)
+    assert np.max(np.abs(got / e.astype(np.float64) ** (-1 / m) - 1)) < 2e-7
 
 
 def test_rows_sum_to_gamma_and_clip() -> None:
