@@ -159,6 +159,8 @@ def draw_summary(logits: Array, key: Array, *, gamma: int, tau: float) -> Array:
 def krr_predict(support: Array, queries: Array, *, lam: Array | float, depth: int = 1) -> Array:
     """∞-AE prediction Θ(q, S)(Θ(S, S) + λ·tr/μ·I)⁻¹S by Cholesky (differentiable).
 
+    The solve takes whichever side has fewer columns (the b query rows or the |I| items).
+
     Args:
         support: (μ, |I|) training rows S.
         queries: (b, |I|) rows to score.
@@ -171,7 +173,10 @@ def krr_predict(support: Array, queries: Array, *, lam: Array | float, depth: in
     k_ss = ntk_traceable(support, support, depth=depth)
     reg = lam * jnp.trace(k_ss) / k_ss.shape[0]
     factor = jsl.cho_factor(k_ss + reg * jnp.eye(k_ss.shape[0], dtype=k_ss.dtype))
-    return ntk_traceable(queries, support, depth=depth) @ jsl.cho_solve(factor, support)
+    k_qs = ntk_traceable(queries, support, depth=depth)
+    if queries.shape[0] < support.shape[1]:  # solve for the fewer right-hand sides (b·μ² vs |I|·μ²)
+        return jsl.cho_solve(factor, k_qs.T).T @ support
+    return k_qs @ jsl.cho_solve(factor, support)
 
 
 def distill_loss(
