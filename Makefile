@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/relay ingest $(DATA) --dataset mls --db $(DB)
 	$(BIN)/relay periods --dataset mls --policy equal-count:17 --db $(DB)
+	$(BIN)/relay run --dataset mls --db $(DB)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
