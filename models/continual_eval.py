@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from models.metrics import evaluate
 from models.mvae import MVAEState, predict_scores
+from models.splits import binarise, hold_out_items
 
 TARGET_FRACTION = 0.2
 
@@ -36,27 +37,9 @@ def fold_in_split(rows: sp.csr_matrix, *, seed: int = 0,
     """
     if not 0.0 < target_fraction < 1.0:
         raise ValueError(f"target_fraction must be in (0, 1), got {target_fraction}")
-    rows = sp.csr_matrix(rows)
-    rng = np.random.default_rng(seed)
     kept = np.flatnonzero(np.diff(rows.indptr) >= 2)
-    ctx_r, ctx_c, tgt_r, tgt_c = [], [], [], []
-    for out, r in enumerate(kept):
-        items = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-        n_targets = min(items.size - 1, max(1, round(target_fraction * items.size)))
-        is_target = np.zeros(items.size, dtype=bool)
-        is_target[rng.choice(items.size, n_targets, replace=False)] = True
-        tgt_r.append(np.full(n_targets, out))
-        tgt_c.append(items[is_target])
-        ctx_r.append(np.full(items.size - n_targets, out))
-        ctx_c.append(items[~is_target])
-    shape = (kept.size, rows.shape[1])
-    return _binary(ctx_r, ctx_c, shape), _binary(tgt_r, tgt_c, shape), kept
-
-
-def _binary(r: list[np.ndarray], c: list[np.ndarray], shape: tuple[int, int]) -> sp.csr_matrix:
-    r_all = np.concatenate(r) if r else np.zeros(0, dtype=np.int64)
-    c_all = np.concatenate(c) if c else np.zeros(0, dtype=np.int64)
-    return sp.csr_matrix((np.ones(r_all.size, dtype=np.float32), (r_all, c_all)), shape=shape)
+    context, targets = hold_out_items(rows, kept, fraction=target_fraction, rng=np.random.default_rng(seed))
+    return binarise(context[kept]), binarise(targets[kept]), kept
 
 
 def _keep_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:

@@ -28,6 +28,8 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+from models.splits import hold_out_items
+
 # Names of the parameters and, for those with an item axis, which axis it is.
 _ITEM_AXIS = {"enc0.weight": 1, "dec1.weight": 0, "dec1.bias": 0}
 _PARAM_NAMES = ("enc0.weight", "enc0.bias", "enc1.weight", "enc1.bias",
@@ -293,14 +295,7 @@ def holdout_fold(rows: sp.csr_matrix, *, user_fraction: float = 0.1, item_fracti
         raise ValueError("no eligible row with >= 2 items to hold out")
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(candidates, max(1, round(user_fraction * candidates.size)), replace=False))
-    held = sp.lil_matrix(rows.shape, dtype=np.float32)
-    for r in picked:
-        items = rows.indices[rows.indptr[r]:rows.indptr[r + 1]]
-        out = rng.choice(items, max(1, round(item_fraction * items.size)), replace=False)
-        held[r, out] = 1.0
-    held = held.tocsr()
-    train = (rows - rows.multiply(held > 0)).tocsr()
-    train.eliminate_zeros()
+    train, held = hold_out_items(rows, picked, fraction=item_fraction, rng=rng)
     return train, train[picked], held[picked]
 
 

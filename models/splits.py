@@ -67,3 +67,41 @@ def paper_split(interactions: sp.spmatrix, *, seed: int = 0) -> Split:
 
     train, val, test = part(is_train), part(is_val), part(is_test)
     return Split(train=train, val=val, test=test, val_context=train, test_context=binarise(train + val))
+
+
+def hold_out_items(rows: sp.spmatrix, row_ids: np.ndarray, *, fraction: float,
+                   rng: np.random.Generator) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Move a random share of the listed rows' items into a held-out matrix.
+
+    The one per-row hold-out behind every fold in Relay (Distill-CF's validation fold, MVAE's
+    early-stopping fold, the 80/20 fold-in of the continual protocol). Each listed row with n ≥ 2
+    stored items gives up ``min(n − 1, max(1, round(fraction·n)))`` of them, drawn without
+    replacement in the order of ``row_ids``, so at least one item stays and one is held out.
+
+    Args:
+        rows: (n, |I|) sparse rows; stored values are kept as they are.
+        row_ids: indices of the rows to split, each with ≥ 2 stored items.
+        fraction: share of a row's items held out, in (0, 1).
+        rng: generator that draws the items (consumed in ``row_ids`` order).
+
+    Returns:
+        ``(kept, held)``, both (n, |I|) csr with ``kept + held == rows``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    rows = sp.csr_matrix(rows, dtype=np.float32)
+    held = np.zeros(rows.nnz, dtype=bool)
+    for r in np.asarray(row_ids, dtype=np.int64):
+        lo, hi = rows.indptr[r], rows.indptr[r + 1]
+        n = hi - lo
+        if n < 2:
+            raise ValueError(f"row {r} has {n} items; a hold-out needs >= 2")
+        held[lo + rng.choice(n, min(n - 1, max(1, round(fraction * n))), replace=False)] = True
+    return _masked(rows, ~held), _masked(rows, held)
+
+
+def _masked(rows: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    out = rows.copy()
+    out.data = np.where(keep, rows.data, 0.0).astype(rows.dtype)
+    out.eliminate_zeros()
+    return out
