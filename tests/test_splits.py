@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from models.splits import paper_split
+from models.splits import hold_out_items, paper_split
 from storage.paper_splits import read_paper_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -77,3 +77,14 @@ def test_read_ml1m_split_sizes() -> None:
     s = read_paper_split(path)
     assert s.train.shape == (6040, 3706)
     assert (s.train.nnz, s.val.nnz, s.test.nnz) == (791_718, 99_692, 108_799)
+
+
+def test_hold_out_items_partitions_rows_with_the_count_rule() -> None:
+    rows = sp.csr_matrix(np.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [0, 0, 0, 0, 1]], np.float32))
+    kept, held = hold_out_items(rows, np.array([0, 1]), fraction=0.5, rng=np.random.default_rng(0))
+    assert ((kept + held) != rows).nnz == 0
+    assert kept.multiply(held).nnz == 0
+    # n = 2 → min(1, max(1, 1)) = 1 held; n = 5 → min(4, round(2.5) = 2) = 2 held; row 2 untouched
+    assert np.diff(held.indptr).tolist() == [1, 2, 0]
+    with pytest.raises(ValueError, match="row 2 has 1 items"):
+        hold_out_items(rows, np.array([2]), fraction=0.5, rng=np.random.default_rng(0))
