@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATA   := data/ml-latest-small/ratings.csv
 DB     ?= relay.duckdb
+# No telemetry from the temporary Prefect servers (there is no internet here anyway).
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: run test test-slow bench ntk-golden clean
 
