@@ -38,6 +38,7 @@ from models.gumbel import COMPILER_OPTIONS, multi_gumbel_softmax
 from models.metrics import hit_ratio
 from models.ntk import ntk as ntk_exact
 from models.ntk import ntk_traceable
+from models.splits import hold_out_items
 
 Progress = Callable[[int, float, float], None]
 VAL_K = 100
@@ -443,22 +444,9 @@ def holdout_fold(rows: sp.csr_matrix, *, fraction: float = 0.2, seed: int = 0) -
     Returns:
         (kept, held) csr matrices with kept + held == rows.
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     rows = sp.csr_matrix(rows, dtype=np.float32)
-    rng = np.random.default_rng(seed)
-    held = np.zeros(rows.nnz, dtype=bool)
-    for r in range(rows.shape[0]):
-        lo, hi = rows.indptr[r], rows.indptr[r + 1]
-        if hi - lo >= 2:
-            n_out = max(1, int(round(fraction * (hi - lo))))
-            held[lo + rng.choice(hi - lo, n_out, replace=False)] = True
-    kept_m, held_m = rows.copy(), rows.copy()
-    kept_m.data = np.where(held, 0.0, rows.data).astype(np.float32)
-    held_m.data = np.where(held, rows.data, 0.0).astype(np.float32)
-    kept_m.eliminate_zeros()
-    held_m.eliminate_zeros()
-    return kept_m, held_m
+    eligible = np.flatnonzero(np.diff(rows.indptr) >= 2)
+    return hold_out_items(rows, eligible, fraction=fraction, rng=np.random.default_rng(seed))
 
 
 def distill_rows(
