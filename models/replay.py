@@ -18,6 +18,7 @@ never chosen on the evaluation period.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def _widen(rows: sp.csr_matrix, width: int) -> sp.csr_matrix:
 
 def train_strategy(strategy: str, *, current: sp.csr_matrix, past: sp.csr_matrix | None,
                    summaries: sp.csr_matrix | None, previous: StrategyState | None,
-                   item_mask: np.ndarray, config: ReplayConfig) -> StrategyState:
+                   item_mask: np.ndarray, config: ReplayConfig,
+                   progress: Callable[[int, float, float], None] | None = None) -> StrategyState:
     """Train one strategy's model for period t.
 
     Args:
@@ -114,6 +116,7 @@ def train_strategy(strategy: str, *, current: sp.csr_matrix, past: sp.csr_matrix
         previous: this strategy's state after period t−1 (None at the first period).
         item_mask: (I,) bool, items seen through period t.
         config: shared options.
+        progress: called as ``progress(epoch, mean_train_loss, val_ndcg100)`` after each epoch.
 
     Returns:
         The new :class:`StrategyState`.
@@ -134,7 +137,7 @@ def train_strategy(strategy: str, *, current: sp.csr_matrix, past: sp.csr_matrix
                                     n_current=current.shape[0], width=current.shape[1],
                                     base=config.lambda_base)
     model = train_mvae(train, config=config.mvae, init=init, item_mask=item_mask,
-                       validation=(val_context, val_targets), distill=distill)
+                       validation=(val_context, val_targets), distill=distill, progress=progress)
     periods = 1 if previous is None else previous.periods_trained + 1
     exemplars = None
     if strategy == "ader":

@@ -20,6 +20,7 @@ from prefect.runtime import flow_run
 
 from models import replay
 from models.mvae import MVAEConfig
+from tasks.artifacts import ProgressReporter, artifact_key
 from tasks.files import csr_from, read_arrays, write_json
 from tasks.policy import MODEL_CACHE
 
@@ -67,6 +68,11 @@ def train_strategy(
     current = csr_from(arrays, prefix="current")
     past = csr_from(arrays, prefix="past")
     fake = csr_from(arrays, prefix="summaries")
+    report = ProgressReporter(
+        artifact_key(dataset, "train-progress", strategy),
+        total=cfg.mvae.epochs,
+        description=f"{strategy} MVAE of period {period} (epoch loss, val nDCG@100)",
+    )
     started = time.perf_counter()
     state = replay.train_strategy(
         strategy,
@@ -76,7 +82,9 @@ def train_strategy(
         previous=previous,
         item_mask=arrays["item_mask"],
         config=cfg,
+        progress=lambda epoch, loss, ndcg: report(epoch + 1, loss, ndcg),  # epochs are 0-based
     )
+    report.done()
     tmp = Path(output_path + ".tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     replay.save_strategy_state(state, tmp)

@@ -125,7 +125,7 @@ def test_continual_flow_processes_every_finished_period(reference) -> None:
     assert ndcg.min() >= 0 and ndcg.max() <= 100
     assert reference["again"] == []  # a second scheduled run without new data has nothing to do
     keys = ["ref-metrics", "ref-ndcg-10-plot", "ref-run-summary", "ref-distill-progress",
-            "ref-train-progress"]
+            "ref-train-progress", *(f"ref-train-progress-{s.replace('_', '-')}" for s in STRATEGIES)]
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys))
