@@ -170,6 +170,16 @@ def migrate(
 
 
 @contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: object) -> Iterator[str]:
+    """Expose ``table`` (Arrow/Polars) to SQL as view ``name`` for the block, then drop the view."""
+    con.register(name, table)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+@contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
     """Run the block in one transaction: commit on success, roll back on any exception.
 

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from storage.catalog import transaction
+from storage.catalog import registered, transaction
 
 _METRIC_KEY = re.compile(r"([A-Za-z_][\w]*)@(\d+)")
 
@@ -98,15 +98,12 @@ def write_exemplars(
             "DELETE FROM exemplars WHERE dataset = ? AND strategy = ? AND period = ?",
             [dataset, strategy, period],
         )
-        con.register("_relay_exemplars", table)
-        try:
+        with registered(con, "_relay_exemplars", table):
             con.execute(
                 "INSERT INTO exemplars SELECT DISTINCT ?, ?, ?, user_idx, source_period "
                 "FROM _relay_exemplars",
                 [dataset, strategy, period],
             )
-        finally:
-            con.unregister("_relay_exemplars")
 
 
 def read_exemplars(

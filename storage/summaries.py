@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from storage.catalog import transaction
+from storage.catalog import registered, transaction
 
 
 def write_summary(
@@ -47,15 +47,12 @@ def write_summary(
     with transaction(con):
         con.execute("DELETE FROM summaries WHERE dataset = ? AND period = ?", [dataset, period])
         con.execute("DELETE FROM summary_runs WHERE dataset = ? AND period = ?", [dataset, period])
-        con.register("_relay_summary_cells", cells)
-        try:
+        with registered(con, "_relay_summary_cells", cells):
             con.execute(
                 "INSERT INTO summaries SELECT ?, ?, ?, fake_user, item_idx, value "
                 "FROM _relay_summary_cells",
                 [dataset, period, run_id],
             )
-        finally:
-            con.unregister("_relay_summary_cells")
         con.execute(
             "INSERT INTO summary_runs (dataset, period, run_id, params, seed, loss, density, seconds, "
             "n_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
