@@ -89,35 +89,31 @@ class ContinualParams(BaseModel):
     )
 
 
-class PeriodParams(BaseModel):
+class _PeriodWork(BaseModel):
+    """Options shared by every flow that processes finished periods (UI form fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: str = _DATASET
+    strategies: list[Strategy] = Field(
+        default_factory=lambda: list(ALL_STRATEGIES), min_length=1, description="Strategies"
+    )
+    force: bool = Field(default=False, description="Redo work that is already recorded")
+    budgets: Budgets = Field(default_factory=Budgets)
+    gpu_pool: str | None = Field(default=None, description="GPU work pool; None: in-process")
+
+
+class PeriodParams(_PeriodWork):
     """Parameters of :func:`flows.period.process_period`: every step of one finished period."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: str = _DATASET
     period: int = Field(ge=0, le=100_000, description="The finished period to process")
-    strategies: list[Strategy] = Field(
-        default_factory=lambda: list(ALL_STRATEGIES), min_length=1, description="Strategies"
-    )
-    force: bool = Field(default=False, description="Redo work that is already recorded")
-    budgets: Budgets = Field(default_factory=Budgets)
-    gpu_pool: str | None = Field(default=None, description="GPU work pool; None: in-process")
 
 
-class BackfillParams(BaseModel):
+class BackfillParams(_PeriodWork):
     """Parameters of :func:`flows.backfill.backfill_flow`: periods ``start..end``, in order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: str = _DATASET
     start: int = Field(ge=0, le=100_000, description="First period (inclusive)")
     end: int = Field(ge=0, le=100_000, description="Last period (inclusive)")
-    strategies: list[Strategy] = Field(
-        default_factory=lambda: list(ALL_STRATEGIES), min_length=1, description="Strategies"
-    )
-    force: bool = Field(default=False, description="Redo work that is already recorded")
-    budgets: Budgets = Field(default_factory=Budgets)
-    gpu_pool: str | None = Field(default=None, description="GPU work pool; None: in-process")
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillParams:
