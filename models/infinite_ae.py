@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 
 from models.metrics import MetricAccumulator
-from models.ntk import Rows, gram_blocks, ntk_from_gram, ntk_matrix, squared_norms
+from models.ntk import Rows, to_dense, gram_blocks, ntk_from_gram, ntk_matrix, squared_norms
 
 JITTERS = (1e-6, 1e-4, 1e-2)  # extra ridge, relative to tr K / n, tried when Cholesky fails
 
@@ -78,10 +78,6 @@ def factorise(kernel: np.ndarray, reg: float) -> tuple[np.ndarray, bool]:
     )
 
 
-def _dense(x: Rows, dtype: np.dtype) -> np.ndarray:
-    return x.toarray().astype(dtype, copy=False) if sp.issparse(x) else np.asarray(x, dtype=dtype)
-
-
 def solve(factor: tuple[np.ndarray, bool], rhs: np.ndarray) -> np.ndarray:
     """(K + reg·I)⁻¹·rhs from ``factorise``'s factor; raises if the result is not finite."""
     out = sla.cho_solve(factor, rhs, check_finite=False)
@@ -127,7 +123,7 @@ def fit(
     x = sp.csr_matrix(x_train if n_train_users is None else sample_users(x_train, n_users=n_train_users, seed=seed),
                       dtype=dtype)
     kernel = ntk_matrix(x, x, depth=depth, dtype=dtype)
-    alpha = solve(factorise(kernel, ridge(kernel, lam)), _dense(x, np.dtype(dtype)))
+    alpha = solve(factorise(kernel, ridge(kernel, lam)), to_dense(x, np.dtype(dtype)))
     return InfiniteAE(x_train=x, alpha=alpha, lam=float(lam), depth=depth)
 
 
@@ -237,9 +233,8 @@ def fit_with_lambda_grid(
     has_targets = np.flatnonzero(np.diff(val_targets.indptr) > 0)
     rows = has_targets[_validation_rows(len(has_targets), n_val_users, seed)]
     ctx, tgt = val_context[rows], val_targets[rows]
-    x_dense = _dense(x, dtype)
-    sq = squared_norms(x, dtype)
-    kernel = ntk_from_gram(x_dense @ x_dense.T, sq, sq, n_features=x.shape[1], depth=depth)
+    x_dense = to_dense(x, dtype)
+    kernel = ntk_matrix(x, x, depth=depth, dtype=dtype)
     k_val_t = np.ascontiguousarray(ntk_matrix(ctx, x, depth=depth, dtype=dtype).T)  # (n, s)
     seen = ctx.toarray() > 0
     ks = _cutoffs(select_by, x.shape[1])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.ntk import ntk, ntk_matrix, ntk_traceable
+from models import ntk as ntk_module
+from models.ntk import gram_blocks, ntk, ntk_matrix, ntk_traceable
 
 GOLDEN = np.load(Path(__file__).parent / "fixtures" / "ntk_golden.npz")
 
@@ -46,6 +47,21 @@ def test_blocks_and_input_kinds_agree() -> None:
     whole = ntk_matrix(x1, x2, depth=2)
     np.testing.assert_allclose(ntk_matrix(sp.csr_matrix(x1), sp.csr_matrix(x2), depth=2, block_rows=8), whole, rtol=1e-6)
     np.testing.assert_allclose(np.asarray(ntk(jnp.asarray(x1), x2, depth=2, block_rows=13)), whole, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dense_limit", [1 << 30, 0])  # densified right-hand rows, or sparse products
+@pytest.mark.parametrize("fractional", [False, True])  # 0/1 rows take the int8 path
+def test_gram_blocks_equal_a_plain_product(dense_limit: int, fractional: bool, monkeypatch) -> None:
+    monkeypatch.setattr(ntk_module, "DENSE_BYTES", dense_limit)
+    rng = np.random.default_rng(2)
+    x1 = (rng.random((37, 300)) < 0.4).astype(np.float64)
+    x2 = (rng.random((23, 300)) < 0.4).astype(np.float64)
+    if fractional:
+        x2 *= rng.random(x2.shape)
+    blocks = list(gram_blocks(sp.csr_matrix(x1), sp.csr_matrix(x2), dtype=np.float64, block_rows=10))
+    assert [start for start, _ in blocks] == [0, 10, 20, 30]
+    assert all(g.dtype == np.float64 for _, g in blocks)
+    np.testing.assert_allclose(np.vstack([g for _, g in blocks]), x1 @ x2.T, rtol=1e-12)
 
 
 def test_symmetric_and_rejects_bad_input() -> None:
