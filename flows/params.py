@@ -23,9 +23,9 @@ class Budgets(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     n_fake_users: int = Field(default=20, ge=1, le=5000, description="μ: summary rows per period")
-    gamma: int = Field(default=50, ge=1, le=1000, description="Gumbel samples per summary row")
-    distill_steps: int = Field(default=30, ge=1, le=5000, description="Distill-CF Adam steps")
-    distill_patience: int = Field(default=20, ge=1, le=5000, description="early-stop patience")
+    gamma: int = Field(default=200, ge=1, le=1000, description="Gumbel samples per summary row")
+    distill_steps: int = Field(default=150, ge=1, le=5000, description="Distill-CF Adam steps")
+    distill_patience: int = Field(default=50, ge=1, le=5000, description="early-stop patience")
     distill_eval_every: int = Field(default=10, ge=1, le=1000, description="validate every n steps")
     mvae_epochs: int = Field(default=10, ge=1, le=1000, description="MVAE epochs per period")
     mvae_batch_size: int = Field(default=500, ge=1, le=100_000, description="MVAE batch size")

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 
 from models.continual_eval import evaluate_next_period
 from models.mvae import MVAEConfig, predict_scores
-from models.replay import (STRATEGIES, ReplayConfig, StrategyState, load_strategy_state,
-                           save_strategy_state, train_strategy)
+from models.replay import (STRATEGIES, ReplayConfig, StrategyState, as_fake_users, load_strategy_state,
+                           save_strategy_state, train_strategy, training_rows)
 
 N_ITEMS = 120
 CONFIG = ReplayConfig(mvae=MVAEConfig(hidden=16, latent=4, epochs=4, patience=2, batch_size=50),
@@ -57,6 +57,16 @@ def test_all_strategies_run_over_periods_and_use_their_rows(tmp_path) -> None:
     assert (loaded.exemplars.rows != states["ader"].exemplars.rows).nnz == 0
     np.testing.assert_array_equal(predict_scores(loaded.model, periods[3][:5]),
                                   predict_scores(states["ader"].model, periods[3][:5]))
+
+
+def test_summary_rows_weigh_as_much_as_a_mean_real_row() -> None:
+    current = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=np.float32))  # mean mass 3
+    summaries = sp.csr_matrix(np.array([[0.5, 0.25, 0, 0], [0, 0, 0, 0], [0.1, 0, 0, 0.2]], dtype=np.float32))
+    scaled = as_fake_users(summaries, current).toarray()
+    np.testing.assert_allclose(scaled.sum(axis=1), [3, 0, 3], rtol=1e-6)
+    np.testing.assert_allclose(scaled[0], [2, 1, 0, 0], rtol=1e-6)  # proportions kept
+    rows = training_rows("distill_cf", current=current, past=None, summaries=summaries, previous=None)
+    np.testing.assert_allclose(rows.toarray(), np.vstack([current.toarray(), scaled]), rtol=1e-6)
 
 
 def test_bad_inputs_name_the_argument() -> None:
