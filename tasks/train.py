@@ -26,11 +26,11 @@ from tasks.policy import MODEL_CACHE
 
 
 def replay_config(
-    *, epochs: int, batch_size: int, exemplar_budget: int, seed: int
+    *, epochs: int, patience: int, lr: float, batch_size: int, exemplar_budget: int, seed: int
 ) -> replay.ReplayConfig:
     """The strategies' config from the flow budgets; ADER's exemplars per period = μ (fair)."""
     return replay.ReplayConfig(
-        mvae=MVAEConfig(epochs=epochs, batch_size=batch_size, seed=seed),
+        mvae=MVAEConfig(epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, seed=seed),
         exemplars_per_period=exemplar_budget,
         seed=seed,
     )
@@ -57,7 +57,7 @@ def train_strategy(
         inputs_sha, previous_sha: content hashes of the input files (the cache key's content part).
         previous_path: state file of M_{period-1}^strategy, or None for a cold start.
         output_path: where the new strategy state and ``<path>.json`` meta go.
-        config: budgets for :func:`replay_config` (epochs, batch_size, exemplar_budget, seed).
+        config: budgets for :func:`replay_config` (epochs, patience, lr, batch_size, exemplar_budget, seed).
 
     Returns:
         ``output_path``.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.metrics import MetricAccumulator, evaluate, propensity_weights, top_k
+from models.metrics import MetricAccumulator, evaluate, pooled_auc, propensity_weights, top_k
 
 L2_3 = 1.0 / math.log2(3)
 L2_6 = 1.0 / math.log2(6)
@@ -126,3 +126,13 @@ def test_vectorised_matches_loop_reference_and_batching() -> None:
     for lo in range(0, 57, 20):
         acc.update(scores[lo : lo + 20], targets[lo : lo + 20])
     assert acc.result() == pytest.approx(whole)
+
+
+def test_pooled_auc_equals_the_rank_sum_statistic() -> None:
+    import scipy.stats
+
+    rng = np.random.default_rng(3)
+    pos, neg = rng.integers(0, 20, 300).astype(float), rng.integers(0, 20, 500).astype(float)  # many ties
+    ranks = scipy.stats.rankdata(np.concatenate([pos, neg]))
+    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    assert pooled_auc(pos, neg) == pytest.approx(u / (len(pos) * len(neg)), rel=1e-12)
