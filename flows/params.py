@@ -17,7 +17,8 @@ _DATASET = Field(
 class Budgets(BaseModel):
     """Per-period compute budgets, explicit and reported (DESIGN.md §3).
 
-    Defaults are sized for the bundled ml-latest-small (17 periods, 2 CPU cores, ≤ 10 min in all).
+    Defaults are the validation-chosen settings of bench/continual.py; `make run` on the bundled
+    ml-latest-small (17 periods × 4 strategies, 2 CPU cores) takes ≈ 17 min in all.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
