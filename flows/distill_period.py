@@ -6,8 +6,6 @@ output path chosen by the parent (:mod:`flows.period`), which records it afterwa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
 from flows.params import DistillPeriodParams
@@ -17,9 +15,7 @@ from tasks.distill import distill_summary
 @flow(name="distill-period", log_prints=True)
 def distill_period(params: DistillPeriodParams) -> str:
     """Distill one period's rows into a summary file; returns its path."""
-    # Bypass the task cache when forced, or when the cached run's output file is gone.
-    refresh = params.refresh or not Path(params.output_path).exists()
-    return distill_summary.with_options(refresh_cache=refresh)(
+    return distill_summary.with_options(refresh_cache=params.bypass_cache())(
         dataset=params.dataset,
         period=params.period,
         rows_path=params.rows_path,

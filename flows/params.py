@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -130,32 +131,34 @@ class BackfillParams(_PeriodWork):
         return self
 
 
-class DistillPeriodParams(BaseModel):
-    """Parameters of the remote :func:`flows.distill_period.distill_period` flow (files only)."""
+class _RemoteStep(BaseModel):
+    """Fields shared by the flows that run one period's model step from files (``gpu`` pool)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     dataset: str = _DATASET
-    period: int = Field(ge=0, description="Period being distilled")
-    rows_path: str = Field(min_length=1, description="Array file with the period's rows")
-    rows_sha: str = Field(min_length=64, max_length=64, description="SHA-256 of rows_path")
-    output_path: str = Field(min_length=1, description="Where to write the summary arrays")
+    period: int = Field(ge=0, description="Period being processed")
+    output_path: str = Field(min_length=1, description="Where to write the result file")
     budgets: Budgets = Field(default_factory=Budgets)
     refresh: bool = Field(default=False, description="Ignore a cached result (force)")
 
+    def bypass_cache(self) -> bool:
+        """Whether to bypass the task cache: forced, or the cached run's output file is gone."""
+        return self.refresh or not Path(self.output_path).exists()
 
-class TrainPeriodParams(BaseModel):
+
+class DistillPeriodParams(_RemoteStep):
+    """Parameters of the remote :func:`flows.distill_period.distill_period` flow (files only)."""
+
+    rows_path: str = Field(min_length=1, description="Array file with the period's rows")
+    rows_sha: str = Field(min_length=64, max_length=64, description="SHA-256 of rows_path")
+
+
+class TrainPeriodParams(_RemoteStep):
     """Parameters of the remote :func:`flows.train_period.train_period` flow (files only)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    dataset: str = _DATASET
-    period: int = Field(ge=0, description="Period being trained")
     strategy: Strategy
     inputs_path: str = Field(min_length=1, description="Array file with the training inputs")
     inputs_sha: str = Field(min_length=64, max_length=64, description="SHA-256 of inputs_path")
     previous_path: str | None = Field(default=None, description="State file of M_{t-1}")
     previous_sha: str | None = Field(default=None, description="SHA-256 of previous_path")
-    output_path: str = Field(min_length=1, description="Where to write the strategy state")
-    budgets: Budgets = Field(default_factory=Budgets)
-    refresh: bool = Field(default=False, description="Ignore a cached result (force)")

@@ -6,8 +6,6 @@ output path chosen by the parent (:mod:`flows.period`), which records it afterwa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
 from flows.params import TrainPeriodParams
@@ -17,9 +15,7 @@ from tasks.train import train_strategy
 @flow(name="train-period", log_prints=True)
 def train_period(params: TrainPeriodParams) -> str:
     """Train one strategy on one period; returns the path of the new strategy state."""
-    # Bypass the task cache when forced, or when the cached run's output file is gone.
-    refresh = params.refresh or not Path(params.output_path).exists()
-    return train_strategy.with_options(refresh_cache=refresh)(
+    return train_strategy.with_options(refresh_cache=params.bypass_cache())(
         dataset=params.dataset,
         period=params.period,
         strategy=params.strategy,

@@ -86,9 +86,13 @@ def training_rows(strategy: str, *, current: sp.csr_matrix, past: sp.csr_matrix 
     """The rows a strategy trains on: period t's rows first, then what it replays."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
-    extra = {"individual": None, "joint": past, "distill_cf": as_fake_users(summaries, current),
-             "ader": previous.exemplars.rows if previous is not None and previous.exemplars is not None
-             else None}[strategy]
+    extra = None
+    if strategy == "joint":
+        extra = past
+    elif strategy == "distill_cf":
+        extra = as_fake_users(summaries, current)
+    elif strategy == "ader" and previous is not None and previous.exemplars is not None:
+        extra = previous.exemplars.rows
     if extra is None or extra.shape[0] == 0:
         return sp.csr_matrix(current, dtype=np.float32)
     return sp.vstack([current, _widen(sp.csr_matrix(extra), current.shape[1])], format="csr",

@@ -1,11 +1,7 @@
 """Distillation task of the (possibly remote) ``distill-period`` flow: array files in and out.
 
-They never touch the catalog. The cache key is INPUTS + TASK_SOURCE over (dataset, period,
-content SHA-256 of the input files, budgets, output path), never over arrays, plus the digest of
-the model code (``tasks.policy.MODEL_CACHE``); the output path is
-content-addressed by the caller, so a cache hit always points at the file that run wrote. Model
-work is deterministic given its seed, so there are no retries (a failure is a bug, not weather).
-The tag ``gpu`` puts it under the ``gpu`` tag concurrency limit (one per GPU).
+It never touches the catalog; caching, retries and the ``gpu`` tag are those of every model task
+(``tasks.policy.MODEL_CACHE``).
 """
 
 from __future__ import annotations

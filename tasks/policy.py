@@ -65,5 +65,9 @@ def _models_code_key(task_ctx: Any, inputs: dict[str, Any]) -> str:
 
 
 MODEL_CACHE = (INPUTS - "fresh") + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_models_code_key)
-"""Cache policy of the model tasks: their inputs (ids, paths, content hashes, budgets; not the
-``fresh`` flag), their source, and the model code's digest; never arrays."""
+"""Cache policy of the model tasks (distill, train): their inputs (dataset, period, content
+SHA-256 of the input files, budgets, output path; not the ``fresh`` flag), their source, and the
+model code's digest; never arrays. The caller content-addresses the output path, so a cache hit
+always points at the file that run wrote. Model work is deterministic given its seed, so these
+tasks have no retries (a failure is a bug, not weather); their tag ``gpu`` puts them under the
+``gpu`` tag concurrency limit (one per GPU)."""
