@@ -136,12 +136,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="0: full batch")
     parser.add_argument("--init-scale", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--noise", choices=("pooled", "independent"), default=None,
+                        help="Gumbel sampler (default: config, pooled)")
     parser.add_argument("--n-val-users", type=int, default=0, help="λ choice on a seeded sample (0: all)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     overrides = {"gamma": args.gamma, "steps": args.steps, "patience": args.patience, "eval_every": args.eval_every,
-                 "init_scale": args.init_scale, "lr": args.lr}
+                 "init_scale": args.init_scale, "lr": args.lr, "noise": args.noise}
     base = replace(DistillConfig(seed=args.seed), **{k: v for k, v in overrides.items() if v is not None})
     if args.batch_size is not None:
         base = replace(base, batch_size=args.batch_size or None)

@@ -34,7 +34,7 @@ import optax
 import scipy.sparse as sp
 from jax import Array
 
-from models.gumbel import COMPILER_OPTIONS, multi_gumbel_softmax
+from models.gumbel import COMPILER_OPTIONS, multi_gumbel_softmax, pooled_multi_gumbel_softmax
 from models.metrics import hit_ratio
 from models.ntk import ntk as ntk_exact
 from models.ntk import ntk_traceable
@@ -43,6 +43,7 @@ from models.splits import hold_out_items
 Progress = Callable[[int, float, float], None]
 VAL_K = 100
 PAD_ROWS = 128  # training rows are zero-padded to a multiple of this (fewer recompilations)
+SAMPLERS = {"pooled": pooled_multi_gumbel_softmax, "independent": multi_gumbel_softmax}
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ class DistillConfig:
     (γ = 200, default steps) keeping 2× instead of 1× the real rows' mean raised validation HR@100
     from 53.1 to 54.8, hence ``keep_ratio = 2``: half of the dense draw's gain for 2× the storage.
 
+    ``noise = "pooled"`` (:mod:`models.gumbel`) against the paper's independent noise, ML-1M
+    paper split, defaults otherwise, test nDCG@10 of ∞-AE on the stored summary: μ = 50 seeds
+    0/1/2: 26.78/27.41/27.97 vs 28.19/27.29/27.92; μ = 100: 29.90 vs 30.13; μ = 500: 32.31 vs
+    32.26, at 0.25 instead of 1.21 s a step (μ = 500).
+
     Attributes:
         n_fake_users: μ, rows of the summary.
         gamma: γ, Gumbel samples summed per fake user and step.
@@ -86,6 +92,10 @@ class DistillConfig:
         keep_top: entries kept per fake user in the stored summary; None = ``keep_ratio`` × the
             mean number of items per real training row (rounded up).
         keep_ratio: stored density relative to the real data's, when ``keep_top`` is None.
+        noise: "pooled" (each fake user's γ samples are i.i.d.; fake users share one Gumbel pool
+            under their own item permutations; two matrix products a pass) or "independent"
+            (fresh noise for every entry, as in the paper; bound by γ·μ·|I| transcendentals).
+            See :mod:`models.gumbel`.
         depth: NTK depth.
         checkpoint_every: steps between checkpoints (when a path is given).
         seed: seeds the init, batches and noise.
@@ -105,6 +115,7 @@ class DistillConfig:
     threshold: float = 0.0
     keep_top: int | None = None
     keep_ratio: float = 2.0
+    noise: str = "pooled"
     depth: int = 1
     checkpoint_every: int = 50
     seed: int = 0
@@ -115,6 +126,8 @@ class DistillConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.tau <= 0:
             raise ValueError(f"tau must be > 0, got {self.tau}")
+        if self.noise not in SAMPLERS:
+            raise ValueError(f"noise must be one of {sorted(SAMPLERS)}, got {self.noise!r}")
         if self.keep_ratio <= 0:
             raise ValueError(f"keep_ratio must be > 0, got {self.keep_ratio}")
         if self.batch_size is not None and self.batch_size < 1:
@@ -158,9 +171,9 @@ def make_optimizer(config: DistillConfig) -> optax.GradientTransformation:
     return optax.adam(config.lr)
 
 
-def draw_summary(logits: Array, key: Array, *, gamma: int, tau: float) -> Array:
-    """X̂^s = hardtanh(Σ_k softmax((X^s + G_k)/τ)); (μ, |I|) in [0, 1]."""
-    return jnp.minimum(multi_gumbel_softmax(logits, key, gamma, tau), 1.0)
+def draw_summary(logits: Array, key: Array, *, gamma: int, tau: float, noise: str = "pooled") -> Array:
+    """X̂^s = hardtanh(Σ_k softmax((X^s + G_k)/τ)); (μ, |I|) in [0, 1]. ``noise`` names the sampler."""
+    return jnp.minimum(SAMPLERS[noise](logits, key, gamma, tau), 1.0)
 
 
 def krr_predict(support: Array, queries: Array, *, lam: Array | float, depth: int = 1) -> Array:
@@ -194,7 +207,7 @@ def distill_loss(
 
     ``weights`` (b,) average the per-row likelihoods (0 for padding rows); None = plain mean.
     """
-    summary = draw_summary(logits, key, gamma=config.gamma, tau=config.tau)
+    summary = draw_summary(logits, key, gamma=config.gamma, tau=config.tau, noise=config.noise)
     pred = krr_predict(summary, batch, lam=lam, depth=config.depth)
     per_row = -jnp.sum(jax.nn.log_softmax(pred, axis=-1) * batch, axis=-1)
     nll = jnp.mean(per_row) if weights is None else jnp.sum(weights * per_row) / jnp.sum(weights)
@@ -352,7 +365,7 @@ def _validated(state: DistillState, context: Array, targets: sp.csr_matrix, conf
 
     Its λ also becomes the inner λ of the following training steps.
     """
-    draw = _draw_jit(state.logits, _keys(state)[2], gamma=config.gamma, tau=config.tau)
+    draw = _draw_jit(state.logits, _keys(state)[2], gamma=config.gamma, tau=config.tau, noise=config.noise)
     stored = jnp.asarray(sparsify(np.asarray(draw), threshold=config.threshold, keep_top=keep_top).toarray())
     hr, lam = validate(stored, context, targets, lams=config.inner_lams, depth=config.depth)
     state = state._replace(lam=jnp.asarray(lam, jnp.float32))
@@ -362,7 +375,7 @@ def _validated(state: DistillState, context: Array, targets: sp.csr_matrix, conf
     return state
 
 
-_draw_jit = jax.jit(draw_summary, static_argnames=("gamma", "tau"), compiler_options=COMPILER_OPTIONS)
+_draw_jit = jax.jit(draw_summary, static_argnames=("gamma", "tau", "noise"), compiler_options=COMPILER_OPTIONS)
 
 
 def distill(

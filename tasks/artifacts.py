@@ -7,6 +7,7 @@ Keys use lowercase letters, digits and '-' only (Prefect's rule), derived from t
 from __future__ import annotations
 
 import base64
+import math
 import re
 import time
 from uuid import UUID
@@ -46,7 +47,7 @@ class ProgressReporter:
     def __init__(self, key: str, *, total: int, description: str, every_s: float = 2.0) -> None:
         self.total, self.description, self.every_s = total, description, every_s
         self.artifact_id = create_progress_artifact(progress=0.0, key=key, description=description)
-        self._last = 0.0
+        self._last = -math.inf  # the first update always goes through (monotonic() may be < every_s)
 
     def __call__(self, steps_done: int, *metrics: float) -> None:
         now = time.monotonic()

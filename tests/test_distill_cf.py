@@ -19,7 +19,14 @@ from models.distill_cf import (
     sparsify,
     validate,
 )
-from models.gumbel import gumbel_noise, inverse_root, multi_gumbel_softmax, reference_multi_gumbel_softmax
+from models.gumbel import (
+    gumbel_noise,
+    inverse_root,
+    multi_gumbel_softmax,
+    pooled_multi_gumbel_softmax,
+    pooled_noise,
+    reference_multi_gumbel_softmax,
+)
 from models.metrics import evaluate
 
 TINY = DistillConfig(n_fake_users=8, gamma=4, steps=6, patience=100, batch_size=24, eval_every=2,
@@ -50,6 +57,53 @@ def test_custom_vjp_gradient_equals_autodiff(tau: float) -> None:
                                jax.grad(loss(reference_multi_gumbel_softmax))(logits), rtol=1e-4, atol=1e-6)
 
 
+def _explicit_pooled(logits, key, gamma, tau):
+    """Σ_k softmax((x + G_k)/τ) with the γ samples G_k[u, i] = P[k, π_u(i)] spelled out."""
+    pool, positions, _ = pooled_noise(key, logits.shape, gamma)
+    samples = jax.nn.softmax((logits[None] + pool[:, positions]) / tau, axis=-1)  # (γ, μ, |I|)
+    return samples.sum(axis=0)
+
+
+@pytest.mark.parametrize("tau", [0.3, 0.5, 5.0])
+def test_pooled_sampler_equals_explicit_samples(tau: float) -> None:
+    logits = jax.random.normal(jax.random.key(0), (5, 17)) * 2.0
+    key = jax.random.key(7)
+    weights = jax.random.normal(jax.random.key(1), (5, 17))
+
+    def loss(sampler):
+        return lambda z: jnp.sum(weights * jnp.minimum(sampler(z, key, 6, tau), 1.0) ** 2)
+
+    np.testing.assert_allclose(pooled_multi_gumbel_softmax(logits, key, 6, tau),
+                               _explicit_pooled(logits, key, 6, tau), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss(pooled_multi_gumbel_softmax))(logits),
+                               jax.grad(loss(_explicit_pooled))(logits), rtol=1e-4, atol=1e-5)
+
+
+def test_pooled_noise_permutes_each_row_differently() -> None:
+    pool, positions, items = pooled_noise(jax.random.key(3), (40, 101), 7)
+    positions, items = np.asarray(positions), np.asarray(items)
+    assert pool.shape == (7, 101)
+    assert (np.sort(positions, axis=1) == np.arange(101)).all()
+    np.testing.assert_array_equal(np.take_along_axis(items, positions, axis=1), np.tile(np.arange(101), (40, 1)))
+    # any two rows map an item to the same pool column for about 1/|I| of the items, not all
+    same = (positions[:, None, :] == positions[None, :, :]).mean(axis=-1)[~np.eye(40, dtype=bool)]
+    assert same.mean() < 0.05
+
+
+def test_pooled_and_independent_samplers_agree_in_distribution() -> None:
+    """Both sum γ i.i.d. Gumbel-softmax samples per row, so each entry's mean and spread match."""
+    logits = jax.random.normal(jax.random.key(0), (4, 30)) * 1.5
+    keys = jax.random.split(jax.random.key(1), 4000)
+
+    def draws(sampler):
+        return np.asarray(jax.jit(jax.vmap(lambda k: sampler(logits, k, 5, 5.0)))(keys))
+
+    pooled, independent = draws(pooled_multi_gumbel_softmax), draws(multi_gumbel_softmax)
+    se = np.sqrt((pooled.var(axis=0) + independent.var(axis=0)) / len(keys))
+    assert (np.abs(pooled.mean(axis=0) - independent.mean(axis=0)) / se).max() < 4.5
+    np.testing.assert_allclose(pooled.std(axis=0), independent.std(axis=0), rtol=0.1)
+
+
 def test_gumbel_noise_is_gumbel_and_distinct_per_sample() -> None:
     seeds = jax.random.bits(jax.random.key(0), (400, 500), dtype=jnp.uint32)
     g0, g1 = np.asarray(gumbel_noise(seeds, 0)), np.asarray(gumbel_noise(seeds, 1))
@@ -67,8 +121,9 @@ def test_inverse_root_is_float32_exact(m: int) -> None:
     assert np.max(np.abs(got / e.astype(np.float64) ** (-1 / m) - 1)) < 2e-7
 
 
-def test_rows_sum_to_gamma_and_clip() -> None:
-    total = multi_gumbel_softmax(jnp.zeros((3, 50)), jax.random.key(0), 9, 0.5)
+@pytest.mark.parametrize("sampler", [multi_gumbel_softmax, pooled_multi_gumbel_softmax])
+def test_rows_sum_to_gamma(sampler) -> None:
+    total = sampler(jnp.zeros((3, 50)), jax.random.key(0), 9, 0.5)
     np.testing.assert_allclose(total.sum(axis=1), 9.0, rtol=1e-5)
 
 
