@@ -52,9 +52,10 @@ def load_periods(path: Path, n_periods: int, workdir: Path) -> tuple[list[sp.csr
     return rows, seen, counts
 
 
-def distill_periods(rows: list[sp.csr_matrix], *, mu: int, seed: int) -> tuple[list[sp.csr_matrix], float]:
+def distill_periods(rows: list[sp.csr_matrix], *, mu: int, seed: int, noise: str
+                    ) -> tuple[list[sp.csr_matrix], float]:
     """Distill-CF summary (≤ μ fake rows) of every period that some training step replays."""
-    config = replace(PERIOD_CONFIG, n_fake_users=mu, seed=seed)
+    config = replace(PERIOD_CONFIG, n_fake_users=mu, seed=seed, noise=noise)
     start = time.perf_counter()
     summaries = [distill_rows(r, config=config).summary for r in rows[:-2]]
     return summaries, time.perf_counter() - start
@@ -133,6 +134,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3,
                         help="3e-3 beat 1e-3 on every strategy's validation nDCG@100 (ml-100k, ml-latest-small)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", choices=("pooled", "independent"), default=PERIOD_CONFIG.noise,
+                        help="Distill-CF Gumbel sampler (models.gumbel)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")
     parser.add_argument("--json", type=Path, default=None)
@@ -152,7 +155,7 @@ def main() -> None:
     print(f"{args.data}: {args.periods} periods, rows per period {[r.shape[0] for r in rows]}", flush=True)
     summaries, distill_seconds = ([], 0.0)
     if "distill_cf" in strategies:
-        summaries, distill_seconds = distill_periods(rows, mu=args.mu, seed=args.seed)
+        summaries, distill_seconds = distill_periods(rows, mu=args.mu, seed=args.seed, noise=args.noise)
         print(f"distilled {len(summaries)} periods into ≤ {args.mu} rows each in {distill_seconds:.1f} s", flush=True)
     mvae = MVAEConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
                       seed=args.seed)
