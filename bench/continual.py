@@ -26,6 +26,7 @@ import torch
 
 from models.continual_eval import evaluate_next_period
 from models.distill_cf import PERIOD_CONFIG, distill_rows
+from models.gumbel import SAMPLERS
 from models.mvae import MVAEConfig
 from models.replay import STRATEGIES, ReplayConfig, StrategyState, train_strategy
 from storage.catalog import connect
@@ -134,7 +135,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3,
                         help="3e-3 beat 1e-3 on every strategy's validation nDCG@100 (ml-100k, ml-latest-small)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--noise", choices=("pooled", "independent"), default=PERIOD_CONFIG.noise,
+    parser.add_argument("--noise", choices=tuple(SAMPLERS), default=PERIOD_CONFIG.noise,
                         help="Distill-CF Gumbel sampler (models.gumbel)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.distill_cf import DistillConfig, DistillResult, distill
+from models.gumbel import SAMPLERS
 from models.infinite_ae import InfiniteAE, fit_with_lambda_grid, score
 from models.metrics import MetricAccumulator
 from storage.paper_splits import PaperSplit, read_paper_split
@@ -136,7 +137,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="0: full batch")
     parser.add_argument("--init-scale", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--noise", choices=("pooled", "independent"), default=None,
+    parser.add_argument("--noise", choices=tuple(SAMPLERS), default=None,
                         help="Gumbel sampler (default: config, pooled)")
     parser.add_argument("--n-val-users", type=int, default=0, help="λ choice on a seeded sample (0: all)")
     parser.add_argument("--seed", type=int, default=0)

@@ -34,7 +34,7 @@ import optax
 import scipy.sparse as sp
 from jax import Array
 
-from models.gumbel import COMPILER_OPTIONS, multi_gumbel_softmax, pooled_multi_gumbel_softmax
+from models.gumbel import COMPILER_OPTIONS, SAMPLERS
 from models.metrics import hit_ratio
 from models.ntk import ntk as ntk_exact
 from models.ntk import ntk_traceable
@@ -43,7 +43,6 @@ from models.splits import hold_out_items
 Progress = Callable[[int, float, float], None]
 VAL_K = 100
 PAD_ROWS = 128  # training rows are zero-padded to a multiple of this (fewer recompilations)
-SAMPLERS = {"pooled": pooled_multi_gumbel_softmax, "independent": multi_gumbel_softmax}
 
 
 @dataclass(frozen=True)
@@ -171,7 +170,7 @@ def make_optimizer(config: DistillConfig) -> optax.GradientTransformation:
     return optax.adam(config.lr)
 
 
-def draw_summary(logits: Array, key: Array, *, gamma: int, tau: float, noise: str = "pooled") -> Array:
+def draw_summary(logits: Array, key: Array, *, gamma: int, tau: float, noise: str) -> Array:
     """X̂^s = hardtanh(Σ_k softmax((X^s + G_k)/τ)); (μ, |I|) in [0, 1]. ``noise`` names the sampler."""
     return jnp.minimum(SAMPLERS[noise](logits, key, gamma, tau), 1.0)
 

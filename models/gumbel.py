@@ -279,3 +279,7 @@ def pooled_multi_gumbel_softmax(logits: Array, key: Array, gamma: int, tau: floa
     w_perm = _permute(w, items, positions)
     total = w_perm * ((1.0 / (w_perm @ e.T)) @ e)
     return _permute(total, positions, items)
+
+
+SAMPLERS = {"pooled": pooled_multi_gumbel_softmax, "independent": multi_gumbel_softmax}
+"""The samplers by the name ``DistillConfig.noise`` and the benches' ``--noise`` use."""

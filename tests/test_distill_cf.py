@@ -42,21 +42,6 @@ def rows() -> sp.csr_matrix:
     return sp.csr_matrix((rng.random(p.shape) < p).astype(np.float32))
 
 
-@pytest.mark.parametrize("tau", [0.5, 0.3, 5.0])
-def test_custom_vjp_gradient_equals_autodiff(tau: float) -> None:
-    logits = jax.random.normal(jax.random.key(0), (5, 17)) * 2.0
-    key = jax.random.key(7)
-    weights = jax.random.normal(jax.random.key(1), (5, 17))
-
-    def loss(sampler):
-        return lambda z: jnp.sum(weights * jnp.minimum(sampler(z, key, 6, tau), 1.0) ** 2)
-
-    np.testing.assert_allclose(multi_gumbel_softmax(logits, key, 6, tau),
-                               reference_multi_gumbel_softmax(logits, key, 6, tau), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(jax.grad(loss(multi_gumbel_softmax))(logits),
-                               jax.grad(loss(reference_multi_gumbel_softmax))(logits), rtol=1e-4, atol=1e-6)
-
-
 def _explicit_pooled(logits, key, gamma, tau):
     """Σ_k softmax((x + G_k)/τ) with the γ samples G_k[u, i] = P[k, π_u(i)] spelled out."""
     pool, positions, _ = pooled_noise(key, logits.shape, gamma)
@@ -64,19 +49,22 @@ def _explicit_pooled(logits, key, gamma, tau):
     return samples.sum(axis=0)
 
 
-@pytest.mark.parametrize("tau", [0.3, 0.5, 5.0])
-def test_pooled_sampler_equals_explicit_samples(tau: float) -> None:
+@pytest.mark.parametrize("tau", [0.5, 0.3, 5.0])
+@pytest.mark.parametrize(("sampler", "explicit", "grad_atol"), [
+    (multi_gumbel_softmax, reference_multi_gumbel_softmax, 1e-6),  # custom_vjp vs plain autodiff
+    (pooled_multi_gumbel_softmax, _explicit_pooled, 1e-5),  # GEMM form vs the samples spelled out
+], ids=["independent", "pooled"])
+def test_sampler_value_and_gradient_equal_explicit_samples(sampler, explicit, grad_atol: float, tau: float) -> None:
     logits = jax.random.normal(jax.random.key(0), (5, 17)) * 2.0
     key = jax.random.key(7)
     weights = jax.random.normal(jax.random.key(1), (5, 17))
 
-    def loss(sampler):
-        return lambda z: jnp.sum(weights * jnp.minimum(sampler(z, key, 6, tau), 1.0) ** 2)
+    def loss(f):
+        return lambda z: jnp.sum(weights * jnp.minimum(f(z, key, 6, tau), 1.0) ** 2)
 
-    np.testing.assert_allclose(pooled_multi_gumbel_softmax(logits, key, 6, tau),
-                               _explicit_pooled(logits, key, 6, tau), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(jax.grad(loss(pooled_multi_gumbel_softmax))(logits),
-                               jax.grad(loss(_explicit_pooled))(logits), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(sampler(logits, key, 6, tau), explicit(logits, key, 6, tau), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jax.grad(loss(sampler))(logits), jax.grad(loss(explicit))(logits),
+                               rtol=1e-4, atol=grad_atol)
 
 
 def test_pooled_noise_permutes_each_row_differently() -> None:
