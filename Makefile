@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/relay run --dataset mls --db $(DB)
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-slow: $(STAMP)

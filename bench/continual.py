@@ -2,7 +2,7 @@
 
 Ingests the file into a temporary DuckDB, cuts ``--periods`` equal-count periods, distills every
 period but the last two into μ fake rows (Distill-CF), then for t = 0..T−2 trains every strategy on
-period t (``models.replay.train_strategy``) and evaluates it on period t+1
+period t (``models.strategies.train_strategy``) and evaluates it on period t+1
 (``models.continual_eval.evaluate_next_period``). Hyper-parameters are chosen on the validation
 fold inside each training period (``val_ndcg100`` in the output), never on period t+1.
 
@@ -24,11 +24,11 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from models.configs import DistillConfig, MVAEConfig, TrainingConfig
 from models.continual_eval import evaluate_next_period
-from models.distill_cf import PERIOD_CONFIG, distill_rows
+from models.distill_cf import distill_rows
 from models.gumbel import SAMPLERS
-from models.mvae import MVAEConfig
-from models.replay import STRATEGIES, ReplayConfig, StrategyState, train_strategy
+from models.strategies import STRATEGIES, PeriodData, Source, StrategyState, train_strategy
 from storage.catalog import connect
 from storage.ingest import ingest_file
 from storage.matrices import item_counts_through, items_seen_through, period_matrix
@@ -53,34 +53,43 @@ def load_periods(path: Path, n_periods: int, workdir: Path) -> tuple[list[sp.csr
     return rows, seen, counts
 
 
-def distill_periods(rows: list[sp.csr_matrix], *, mu: int, seed: int, noise: str
+def distill_periods(rows: list[sp.csr_matrix], *, config: DistillConfig, seed: int
                     ) -> tuple[list[sp.csr_matrix], float]:
     """Distill-CF summary (≤ μ fake rows) of every period that some training step replays."""
-    config = replace(PERIOD_CONFIG, n_fake_users=mu, seed=seed, noise=noise)
     start = time.perf_counter()
-    summaries = [distill_rows(r, config=config).summary for r in rows[:-2]]
+    summaries = [distill_rows(r, config=config, seed=seed).summary for r in rows[:-2]]
     return summaries, time.perf_counter() - start
 
 
+def period_data(strategy: str, rows: list[sp.csr_matrix], seen: list[np.ndarray], summaries: list[sp.csr_matrix],
+                t: int) -> PeriodData:
+    """What ``strategy`` may train on at period t (only the sources it declares)."""
+    needs = STRATEGIES[strategy].needs
+    return PeriodData(
+        current=rows[t], item_mask=seen[t],
+        history=sp.vstack(rows[:t], format="csr") if t and Source.HISTORY in needs else None,
+        summaries=sp.vstack(summaries[:t], format="csr") if t and Source.SUMMARIES in needs else None,
+    )
+
+
 def run(rows: list[sp.csr_matrix], seen: list[np.ndarray], counts: list[np.ndarray], *,
-        strategies: tuple[str, ...], summaries: list[sp.csr_matrix], config: ReplayConfig,
+        strategies: tuple[str, ...], summaries: list[sp.csr_matrix], config: TrainingConfig,
         seed: int) -> dict[str, dict]:
     """Train every strategy period by period and evaluate it on the next period."""
     out = {s: {"per_period": {m: [] for m in METRICS}, "rows_per_period": [], "seconds": 0.0} for s in strategies}
     states: dict[str, StrategyState | None] = dict.fromkeys(strategies)
     for t in range(len(rows) - 1):
-        past = sp.vstack(rows[:t], format="csr") if t else None
-        replayed = sp.vstack(summaries[:t], format="csr") if t else None
         for s in strategies:
-            states[s] = train_strategy(s, current=rows[t], past=past, summaries=replayed, previous=states[s],
-                                       item_mask=seen[t], config=config)
+            started = time.perf_counter()
+            states[s] = train_strategy(STRATEGIES[s], period_data(s, rows, seen, summaries, t), previous=states[s],
+                                       config=config, seed=seed)
+            out[s]["seconds"] += time.perf_counter() - started
             result = evaluate_next_period(states[s].model, rows[t + 1], seen_items=seen[t],
                                           item_counts=counts[t], seed=seed)
-            result["val_ndcg100"] = 100.0 * max(states[s].model.val_history)
+            result["val_ndcg100"] = max(states[s].model.val_history)
             for m in METRICS:
                 out[s]["per_period"][m].append(float(result[m]))
             out[s]["rows_per_period"].append(states[s].rows_used)
-            out[s]["seconds"] += states[s].seconds
         print(f"period {t:2d} → {t + 1:2d}  " + "  ".join(
             f"{s} {out[s]['per_period']['ndcg@10'][-1]:6.2f}" for s in strategies), flush=True)
     for s in strategies:
@@ -128,14 +137,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--periods", type=int, default=17)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    parser.add_argument("--mu", type=int, default=10, help="fake rows per period summary (= ADER exemplars/period)")
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--lr", type=float, default=3e-3,
-                        help="3e-3 beat 1e-3 on every strategy's validation nDCG@100 (ml-100k, ml-latest-small)")
+    distill, mvae = DistillConfig(), MVAEConfig()
+    parser.add_argument("--mu", type=int, default=distill.n_fake_users,
+                        help="fake rows per period summary (= ADER exemplars/period)")
+    parser.add_argument("--epochs", type=int, default=mvae.epochs)
+    parser.add_argument("--patience", type=int, default=mvae.patience)
+    parser.add_argument("--batch-size", type=int, default=mvae.batch_size)
+    parser.add_argument("--lr", type=float, default=mvae.lr)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--noise", choices=tuple(SAMPLERS), default=PERIOD_CONFIG.noise,
+    parser.add_argument("--noise", choices=tuple(SAMPLERS), default=distill.noise,
                         help="Distill-CF Gumbel sampler (models.gumbel)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")
@@ -155,18 +165,20 @@ def main() -> None:
         rows, seen, counts = load_periods(args.data, args.periods, Path(tmp))
     print(f"{args.data}: {args.periods} periods, rows per period {[r.shape[0] for r in rows]}", flush=True)
     summaries, distill_seconds = ([], 0.0)
-    if "distill_cf" in strategies:
-        summaries, distill_seconds = distill_periods(rows, mu=args.mu, seed=args.seed, noise=args.noise)
+    replaying = [s for s in strategies if Source.SUMMARIES in STRATEGIES[s].needs]
+    if replaying:
+        summaries, distill_seconds = distill_periods(
+            rows, config=replace(distill, n_fake_users=args.mu, noise=args.noise), seed=args.seed)
         print(f"distilled {len(summaries)} periods into ≤ {args.mu} rows each in {distill_seconds:.1f} s", flush=True)
-    mvae = MVAEConfig(epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                      seed=args.seed)
-    config = ReplayConfig(mvae=mvae, exemplars_per_period=args.mu, seed=args.seed)
+    mvae = replace(mvae, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr)
+    config = TrainingConfig(mvae=mvae, exemplars_per_period=args.mu)
     results = run(rows, seen, counts, strategies=strategies, summaries=summaries, config=config, seed=args.seed)
-    if "distill_cf" in results:
-        results["distill_cf"]["distill_seconds"] = distill_seconds
-        results["distill_cf"]["seconds"] += distill_seconds
+    for s in replaying:
+        results[s]["distill_seconds"] = distill_seconds
+        results[s]["seconds"] += distill_seconds
     print_report(results)
-    print(f"\ntotal {time.perf_counter() - start:.1f} s (distill_cf seconds include {distill_seconds:.1f} s of distillation)")
+    print(f"\ntotal {time.perf_counter() - start:.1f} s ({', '.join(replaying) or 'no strategy'} seconds include "
+          f"{distill_seconds:.1f} s of distillation)")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2))
     if args.plot is not None:

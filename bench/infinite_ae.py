@@ -1,4 +1,4 @@
-"""Benchmark: ∞-AE on a paper split (λ grid on validation, then test), DESIGN.md §4/§7.
+"""Benchmark: ∞-AE on a paper split (λ grid on validation, then test), docs/architecture.md §4/§7.
 
     .venv/bin/python bench/infinite_ae.py --data ../shared/data/paper-splits/ml-1m.parquet --json bench/out/iae.json
 
@@ -55,7 +55,7 @@ def main() -> None:
     t_read = time.perf_counter()
     model, lam, val = fit_with_lambda_grid(
         split.train, split.val_context, split.val, lams=args.lams, depth=args.depth, dtype=np.dtype(args.dtype),
-        n_val_users=args.n_val_users or None, seed=args.seed, item_counts=item_counts, unimodal=args.unimodal,
+        n_val_users=args.n_val_users or None, seed=args.seed, unimodal=args.unimodal,
     )
     t_fit = time.perf_counter()
     test = evaluate_test(model, split.test_context, split.test, item_counts=item_counts,
@@ -75,8 +75,8 @@ def main() -> None:
         "n_test_users": test["n_users"],
         "dtype": args.dtype,
         "unimodal": args.unimodal,
-        "n_val_users": val[lam]["n_users"],
-        "validation": {str(k): {m: v[m] for m in ("ndcg@10", "hr@10", "hr@100", "auc")} for k, v in val.items()},
+        "n_val_users": args.n_val_users or "all",
+        "validation": {str(k): {m: v[m] for m in ("ndcg@10", "hr@10", "hr@100")} for k, v in val.items()},
     }
     print(f"∞-AE on {args.data.name} ({args.dtype}, depth {args.depth}, λ grid {args.lams})")
     print(f"{'λ':>6} {'val nDCG@10':>12} {'val HR@10':>10}")

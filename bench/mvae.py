@@ -14,53 +14,38 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
-import scipy.sparse as sp
 import torch
 
+from models.configs import MVAEConfig
 from models.metrics import evaluate
-from models.mvae import MVAEConfig, predict_scores, train_mvae
-
-
-def load_split(path: Path) -> dict[str, sp.csr_matrix]:
-    """Binary (n_users, n_items) matrices of the parquet's train (0), val (1) and test (2) rows."""
-    frame = pl.read_parquet(path).filter(pl.col("split") >= 0)
-    n_users = int(frame["user"].max()) + 1
-    n_items = int(frame["item"].max()) + 1
-    out = {}
-    for name, code in (("train", 0), ("val", 1), ("test", 2)):
-        part = frame.filter(pl.col("split") == code)
-        m = sp.csr_matrix((np.ones(part.height, dtype=np.float32),
-                           (part["user"].to_numpy(), part["item"].to_numpy())), shape=(n_users, n_items))
-        m.data[:] = 1.0
-        out[name] = m
-    return out
+from models.mvae import predict_scores, train_mvae
+from storage.paper_splits import read_paper_split
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--patience", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=200, help="Liang et al.'s protocol (the pipeline: 100)")
+    parser.add_argument("--patience", type=int, default=20, help="Liang et al.'s protocol (the pipeline: 10)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Liang et al.'s protocol (the pipeline: 3e-3)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is fastest on a shared, busy machine)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    split = load_split(args.data)
-    config = MVAEConfig(epochs=args.epochs, patience=args.patience, seed=args.seed, device=args.device)
+    split = read_paper_split(args.data)
+    config = MVAEConfig(epochs=args.epochs, patience=args.patience, lr=args.lr, device=args.device)
     start = time.perf_counter()
-    state = train_mvae(split["train"], config=config, validation=(split["train"], split["val"]),
+    state = train_mvae(split.train, config=config, seed=args.seed, validation=(split.val_context, split.val),
                        progress=lambda e, loss, v: print(f"epoch {e:3d} loss {loss:8.2f} val nDCG@100 {v:.4f}",
                                                          flush=True))
     train_seconds = time.perf_counter() - start
-    context = (split["train"] + split["val"]).tocsr()
-    scores = predict_scores(state, context, device=args.device)
-    counts = np.asarray(split["train"].sum(axis=0)).ravel()
-    metrics = evaluate(scores, split["test"], ks=(10, 100), item_counts=counts, seed=args.seed)
+    scores = predict_scores(state, split.test_context, device=args.device)
+    counts = np.asarray(split.train.sum(axis=0)).ravel()
+    metrics = evaluate(scores, split.test, ks=(10, 100), item_counts=counts, seed=args.seed)
     result = {"dataset": args.data.name, **{k: float(v) for k, v in metrics.items()},
               "best_epoch": state.best_epoch, "train_seconds": train_seconds}
     print(f"{'metric':<12}{'value':>10}")

@@ -1,7 +1,7 @@
 """ADER on MultVAE: herding exemplars, stored logits, adaptive distillation weight.
 
 Mi, Lin, Faltings, *ADER: Adaptively Distilled Exemplar Replay Towards Continual Learning for
-Session-based Recommendation*, RecSys 2020, §3. Adapted to user rows (DESIGN.md §4):
+Session-based Recommendation*, RecSys 2020, §3. Adapted to user rows:
 
 - an exemplar is a user row (a (user, period) bag or an earlier exemplar);
 - selection is herding (Welling 2009; iCaRL) on the MultVAE encoder means, with the budget split
@@ -38,6 +38,16 @@ class Exemplars:
     rows: sp.csr_matrix
     logits: np.ndarray
     old_items: np.ndarray
+
+    def to_arrays(self) -> dict[str, np.ndarray | sp.csr_matrix]:
+        """The exemplars as named arrays (what a strategy state file carries)."""
+        return {"rows": self.rows, "logits": self.logits, "old_items": self.old_items}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray | sp.csr_matrix]) -> Exemplars:
+        """Inverse of :meth:`to_arrays`."""
+        return cls(rows=sp.csr_matrix(arrays["rows"], dtype=np.float32), logits=np.asarray(arrays["logits"]),
+                   old_items=np.asarray(arrays["old_items"], dtype=np.int64))
 
 
 def adaptive_weight(*, n_old_items: int, n_items: int, n_exemplars: int, n_current: int,

@@ -1,4 +1,4 @@
-"""Evaluate M_t on period t+1 with the 80/20 fold-in protocol (DESIGN.md §3).
+"""Evaluate M_t on period t+1 with the 80/20 fold-in protocol (docs/architecture.md §3).
 
 For each row (user bag) of period t+1 with n ≥ 2 items, a seeded random
 ``n_targets = min(n − 1, max(1, round(0.2·n)))`` items are the targets and the rest the fold-in

@@ -13,8 +13,8 @@ s_k = softmax(z_k), z_k = (X^s + G_k)/τ and g = ∂L/∂S,
 
 They differ in how the noise is shared:
 
-* :func:`pooled_multi_gumbel_softmax` (the default): sample k of every fake user uses pool row
-  k of a fresh (γ, |I|) Gumbel matrix P, each fake user u seeing it through its own item
+* :func:`pooled_multi_gumbel_softmax` (the static ML-1M benchmark's choice): sample k of every
+  fake user uses pool row k of a fresh (γ, |I|) Gumbel matrix P, each fake user u seeing it through its own item
   permutation π_u: G_k[u, i] = P[k, π_u(i)]. Each fake user's γ samples are therefore exactly
   i.i.d. Gumbel-softmax samples; what fake users share is the pool, at unrelated items (π is
   redrawn every call). In the permuted item order the sum is two matrix products,
@@ -22,8 +22,8 @@ They differ in how the noise is shared:
   the step costs O(μ·γ·|I|) multiply-adds in BLAS instead of γ·μ·|I| transcendentals; plain
   autodiff holds only (μ, |I|), (γ, |I|) and (μ, γ) arrays. Measured at μ = 500, |I| = 3706,
   γ = 200 on 2 cores: forward + backward 0.03 s.
-* :func:`multi_gumbel_softmax`: independent noise for every (fake user, sample, item), as in
-  the paper; a ``jax.custom_vjp`` stores only the logits, the key and S and regenerates the γ
+* :func:`multi_gumbel_softmax` (the per-period default): independent noise for every (fake user,
+  sample, item), as in the paper; a ``jax.custom_vjp`` stores only the logits, the key and S and regenerates the γ
   samples in the backward pass. Forward + backward 0.56 s at the same size: the γ·μ·|I|
   transcendentals of the noise bound it (see below).
 

@@ -1,14 +1,11 @@
 """∞-AE: kernel ridge regression with the NTK of an infinitely wide autoencoder.
 
 Sachdeva, Dhaliwal, Wu, McAuley, *Infinite Recommendation Networks*, NeurIPS 2022, §3 (Eq. 2):
-with K = Θ(X, X) over the n training rows X (n, d),
+kernel ridge regression (:mod:`models.krr`) of the training rows X (n, d) on themselves, with
+K = Θ(X, X), α = (K + λ·(tr K / n)·I)⁻¹ X and scores(c) = Θ(c, X)·α for context rows c. λ is
+chosen on validation from a small grid.
 
-    α = (K + λ·(tr K / n)·I)⁻¹ X,        scores(c) = Θ(c, X)·α
-
-for context rows c. λ is chosen on validation from a small grid. The regulariser is scaled by the
-mean diagonal of K (as in ``neural_tangents.predict``), so λ is dimensionless.
-
-Speed (DESIGN.md §4): the kernel is built from one Gram product; λ selection costs one Cholesky
+Speed (docs/architecture.md §4): the kernel is built from one Gram product; λ selection costs one Cholesky
 per λ plus a solve with only the sampled validation rows as right-hand sides,
 ``scores_S = (K_S (K + λ′I)⁻¹) X = ((K + λ′I)⁻¹ K_Sᵀ)ᵀ X``, and the factor of the chosen λ is
 reused for the final α. (One eigendecomposition of K would serve the whole grid, but measured on
@@ -21,14 +18,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 import scipy.sparse as sp
-import torch
 
-from models.metrics import MetricAccumulator
-from models.ntk import Rows, to_dense, gram_blocks, ntk_from_gram, ntk_matrix, squared_norms
-
-JITTERS = (1e-6, 1e-4, 1e-2)  # extra ridge, relative to tr K / n, tried when Cholesky fails
+from models import krr
+from models.metrics import metric_key, parse_metric_key, ranking_metrics
+from models.ntk import Rows, gram_blocks, ntk_from_gram, ntk_matrix, squared_norms, to_dense
 
 
 @dataclass(frozen=True)
@@ -46,44 +40,6 @@ class InfiniteAE:
     alpha: np.ndarray
     lam: float
     depth: int
-
-
-def ridge(kernel: np.ndarray, lam: float) -> float:
-    """Absolute ridge ``λ·tr(K)/n`` for a dimensionless λ > 0."""
-    if not lam > 0:
-        raise ValueError(f"lam must be > 0, got {lam}")
-    return float(lam * np.trace(kernel) / kernel.shape[0])
-
-
-def factorise(kernel: np.ndarray, reg: float) -> tuple[np.ndarray, bool]:
-    """Cholesky factor of ``K + reg·I`` (lower, as for ``scipy.linalg.cho_solve``).
-
-    The factorisation runs in ``torch.linalg.cholesky_ex`` (MKL's potrf: measured 2.5× less CPU
-    than OpenBLAS' through scipy for n = 6040, float32). If it fails, it is retried with an extra
-    jitter of ``JITTERS × tr(K)/n`` on the diagonal; if every retry fails, or the factor has
-    non-finite entries, a ``LinAlgError`` says so. The kernel is not modified.
-    """
-    scale = float(np.trace(kernel) / kernel.shape[0])
-    for extra in (0.0, *JITTERS):
-        shifted = kernel.copy()
-        shifted.flat[:: kernel.shape[0] + 1] += reg + extra * scale
-        factor, info = torch.linalg.cholesky_ex(torch.from_numpy(shifted))
-        del shifted
-        lower = factor.numpy()
-        if int(info) == 0 and np.isfinite(np.diagonal(lower)).all():
-            return lower, True
-    raise np.linalg.LinAlgError(
-        f"K + {reg:.3g}·I is not positive definite even with jitter up to {JITTERS[-1]}·tr(K)/n; "
-        "check the kernel for NaN/inf or increase lam"
-    )
-
-
-def solve(factor: tuple[np.ndarray, bool], rhs: np.ndarray) -> np.ndarray:
-    """(K + reg·I)⁻¹·rhs from ``factorise``'s factor; raises if the result is not finite."""
-    out = sla.cho_solve(factor, rhs, check_finite=False)
-    if not np.isfinite(out).all():
-        raise np.linalg.LinAlgError("∞-AE solve produced non-finite values; the kernel is ill-conditioned")
-    return out
 
 
 def sample_users(x_train: Rows, *, n_users: int | None, seed: int = 0) -> sp.csr_matrix:
@@ -123,7 +79,7 @@ def fit(
     x = sp.csr_matrix(x_train if n_train_users is None else sample_users(x_train, n_users=n_train_users, seed=seed),
                       dtype=dtype)
     kernel = ntk_matrix(x, x, depth=depth, dtype=dtype)
-    alpha = solve(factorise(kernel, ridge(kernel, lam)), to_dense(x, np.dtype(dtype)))
+    alpha = krr.solve(krr.cholesky(kernel, krr.ridge(kernel, lam)), to_dense(x, np.dtype(dtype)))
     return InfiniteAE(x_train=x, alpha=alpha, lam=float(lam), depth=depth)
 
 
@@ -155,12 +111,11 @@ def _validation_rows(n: int, n_users: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=n_users, replace=False))
 
 
-def _cutoffs(select_by: str, n_items: int) -> tuple[int, ...]:
-    """Cut-offs 10 and 100 (those ≤ n_items) plus the one ``select_by`` names."""
-    ks = {k for k in (10, 100) if k <= n_items}
-    if "@" in select_by:
-        ks.add(int(select_by.rsplit("@", 1)[1]))
-    return tuple(sorted(ks))
+def _validation_keys(select_by: str) -> tuple[str, ...]:
+    """The rank metrics reported per λ: nDCG and HR at 10 and 100, plus ``select_by``."""
+    keys = [metric_key(name, k) for k in (10, 100) for name in ("ndcg", "hr")]
+    parse_metric_key(select_by)
+    return tuple(keys if select_by in keys else [*keys, select_by])
 
 
 def _hill_climb(n: int, better: Callable[[int, int], bool], evaluate: Callable[[int], None]) -> None:
@@ -190,15 +145,14 @@ def fit_with_lambda_grid(
     n_val_users: int | None = None,
     seed: int = 0,
     select_by: str = "ndcg@10",
-    item_counts: np.ndarray | None = None,
     unimodal: bool = False,
     n_train_users: int | None = None,
 ) -> tuple[InfiniteAE, float, dict[float, dict[str, float]]]:
     """Fit the ∞-AE, choosing λ on validation.
 
     For each λ tried, validation users are scored with their ``val_context`` items masked (set to
-    −inf) and evaluated with ``models.metrics``; the λ with the best ``select_by`` wins (the
-    smaller λ on a tie) and its Cholesky factor is reused for the final α.
+    −inf) and ranked (:func:`models.metrics.ranking_metrics`); the λ with the best ``select_by``
+    wins (the smaller λ on a tie) and its Cholesky factor is reused for the final α.
 
     Args:
         x_train: (n, d) training rows.
@@ -209,9 +163,8 @@ def fit_with_lambda_grid(
         dtype: float32 or float64.
         n_val_users: evaluate on a seeded uniform sample of this many validation rows
             (None: all); users without targets are dropped before sampling.
-        seed: sampling seed (also the metrics' negative-sampling seed).
-        select_by: metric key to maximise, e.g. "ndcg@10" or "hr@100".
-        item_counts: (d,) training counts, only needed to report PSP.
+        seed: sampling seed.
+        select_by: rank metric key to maximise, e.g. "ndcg@10" or "hr@100".
         unimodal: assume the validation metric is unimodal in λ and hill-climb the sorted grid
             from its middle (left neighbour first) instead of trying every λ: typically 3 of 5
             Cholesky factorisations. Finds the grid's best λ whenever the assumption holds.
@@ -219,7 +172,7 @@ def fit_with_lambda_grid(
             (``sample_users``); None: all.
 
     Returns:
-        (model, chosen λ, {λ: validation metrics} for the λs tried).
+        (model, chosen λ, {λ: validation nDCG/HR@10/100 and ``select_by`` (×100)} for the λs tried).
     """
     dtype = np.dtype(dtype)
     x = sp.csr_matrix(x_train if n_train_users is None else sample_users(x_train, n_users=n_train_users, seed=seed),
@@ -237,7 +190,7 @@ def fit_with_lambda_grid(
     kernel = ntk_matrix(x, x, depth=depth, dtype=dtype)
     k_val_t = np.ascontiguousarray(ntk_matrix(ctx, x, depth=depth, dtype=dtype).T)  # (n, s)
     seen = ctx.toarray() > 0
-    ks = _cutoffs(select_by, x.shape[1])
+    keys = _validation_keys(select_by)
     results: dict[float, dict[str, float]] = {}
     factors: dict[float, tuple] = {}
 
@@ -249,12 +202,10 @@ def fit_with_lambda_grid(
         lam = grid[i]
         if lam in results:
             return
-        factor = factorise(kernel, ridge(kernel, lam))
-        scores = solve(factor, k_val_t).T @ x_dense  # = Θ(ctx, X)·α restricted to the sample
+        factor = krr.cholesky(kernel, krr.ridge(kernel, lam))
+        scores = krr.solve(factor, k_val_t).T @ x_dense  # = Θ(ctx, X)·α restricted to the sample
         scores[seen] = -np.inf
-        acc = MetricAccumulator(n_items=x.shape[1], ks=ks, item_counts=item_counts, seed=seed)
-        acc.update(scores, tgt)
-        results[lam] = acc.result()
+        results[lam] = ranking_metrics(scores, tgt, keys)
         if all(key(lam) > key(other) for other in factors):
             factors.clear()
             factors[lam] = factor
@@ -265,5 +216,5 @@ def fit_with_lambda_grid(
         for i in range(len(grid)):
             evaluate(i)
     lam_best, factor = next(iter(factors.items()))
-    alpha = solve(factor, x_dense)
+    alpha = krr.solve(factor, x_dense)
     return InfiniteAE(x_train=x, alpha=alpha, lam=lam_best, depth=depth), lam_best, results

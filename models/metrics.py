@@ -1,4 +1,4 @@
-"""Ranking metrics of the ∞-AE / Distill-CF paper (DESIGN.md §5), vectorised over user batches.
+"""Ranking metrics of the ∞-AE / Distill-CF paper (docs/architecture.md §5), vectorised over user batches.
 
 Conventions (Sachdeva et al., NeurIPS 2022, evaluation code):
 
@@ -156,6 +156,63 @@ def _auc_samples(
     return pos[:, 0], neg_scores[neg_valid], wins, pairs.astype(np.float64)
 
 
+RANKING_METRICS = {"hr": hit_ratio, "ndcg": ndcg}
+"""The rank-only metrics by name (``key`` ``"<name>@<k>"``): cheap enough for validation loops."""
+
+
+def metric_key(name: str, k: int | None = None) -> str:
+    """``("ndcg", 10)`` → ``"ndcg@10"``; ``("auc", None)`` or k = 0 → ``"auc"``."""
+    return f"{name}@{k}" if k else name
+
+
+def parse_metric_key(key: str) -> tuple[str, int]:
+    """``"ndcg@10"`` → ``("ndcg", 10)``; a key without ``@k`` gets k = 0 (``"auc"`` → ``("auc", 0)``)."""
+    name, sep, k = key.partition("@")
+    if not name or (sep and not k.isdigit()) or (not sep and "@" in key):
+        raise ValueError(f"metric key {key!r} must look like 'name' or 'name@k'")
+    return name, int(k) if sep else 0
+
+
+def _ranked_hits(scores: np.ndarray, target: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ranked items (n, ≤depth), hits (n, depth) bool): the top ``min(depth, n_items)`` items and
+    whether each is a target; columns past the catalogue's end are misses (k may exceed it)."""
+    ranked = top_k(scores, min(depth, scores.shape[1]))
+    hits = np.take_along_axis(target, ranked, axis=1) & np.isfinite(np.take_along_axis(scores, ranked, axis=1))
+    return ranked, _pad_columns(hits, depth)
+
+
+def _pad_columns(a: np.ndarray, width: int) -> np.ndarray:
+    return a if a.shape[1] >= width else np.pad(a, ((0, 0), (0, width - a.shape[1])))
+
+
+def ranking_metrics(scores: np.ndarray, targets: sp.spmatrix, keys: Sequence[str]) -> dict[str, float]:
+    """Means ×100 of rank-only metrics (:data:`RANKING_METRICS`) over rows with ≥ 1 target.
+
+    One ranking serves every key; no AUC sampling, no propensities: this is the validation
+    signal of every model's early stopping and λ selection.
+
+    Args:
+        scores: (n, n_items) scores, ``-inf`` for excluded items.
+        targets: (n, n_items) binary targets.
+        keys: e.g. ``("ndcg@100",)`` or ``("hr@100", "ndcg@10")``.
+
+    Returns:
+        key → mean ×100 (0.0 when no row has a target).
+    """
+    parsed = [parse_metric_key(key) for key in keys]
+    if any(name not in RANKING_METRICS or k < 1 for name, k in parsed):
+        raise ValueError(f"keys must be <name>@<k> with name in {sorted(RANKING_METRICS)}, got {list(keys)}")
+    targets = sp.csr_matrix(targets)
+    n_targets = np.diff(targets.indptr)
+    keep = np.flatnonzero(n_targets > 0)
+    if keep.size == 0:
+        return dict.fromkeys(keys, 0.0)
+    scores = np.asarray(scores)[keep]
+    _, hits = _ranked_hits(scores, targets[keep].toarray() > 0, max(k for _, k in parsed))
+    return {key: 100.0 * float(RANKING_METRICS[name](hits, n_targets[keep], k).mean())
+            for key, (name, k) in zip(keys, parsed)}
+
+
 def batch_metrics(
     scores: np.ndarray,
     targets: sp.csr_matrix,
@@ -171,7 +228,7 @@ def batch_metrics(
     Args:
         scores: (n, n_items) float scores, ``-inf`` for excluded items; no NaN.
         targets: (n, n_items) binary csr; every row non-empty.
-        ks: cut-offs.
+        ks: cut-offs (a cut-off beyond the catalogue ranks every item).
         weights: (n_items,) propensity weights (``propensity_weights``) or None to skip PSP.
         n_negatives: sampled negatives per user for AUC.
         seed: sampling seed.
@@ -184,18 +241,18 @@ def batch_metrics(
     n_targets = np.diff(targets.indptr)
     target = targets.toarray() > 0
     kmax = max(ks)
-    ranked = top_k(scores, kmax)
-    hits = np.take_along_axis(target, ranked, axis=1) & np.isfinite(np.take_along_axis(scores, ranked, axis=1))
+    ranked, hits = _ranked_hits(scores, target, kmax)
     rows = np.arange(len(scores)) if row_ids is None else np.asarray(row_ids)
     pos, neg, wins, pairs = _auc_samples(scores, target, targets, rows, n_negatives=n_negatives, seed=seed)
-    out = {f"hr@{k}": hit_ratio(hits, n_targets, k) for k in ks}
-    out |= {f"ndcg@{k}": ndcg(hits, n_targets, k) for k in ks}
+    out = {metric_key("hr", k): hit_ratio(hits, n_targets, k) for k in ks}
+    out |= {metric_key("ndcg", k): ndcg(hits, n_targets, k) for k in ks}
     if weights is not None:
-        hit_w = hits * weights[ranked]
+        depth = ranked.shape[1]
+        hit_w = _pad_columns(hits[:, :depth] * weights[ranked], kmax)
         target_w = -np.where(target, weights, 0.0)
-        best_w = -np.sort(np.partition(target_w, kmax - 1, axis=1)[:, :kmax], axis=1)
-        out |= {f"psp@{k}": psp(hit_w, n_targets, best_w, k) for k in ks}
-    out |= {f"hit@{k}": hit(hits, k) for k in ks}
+        best_w = _pad_columns(-np.sort(np.partition(target_w, depth - 1, axis=1)[:, :depth], axis=1), kmax)
+        out |= {metric_key("psp", k): psp(hit_w, n_targets, best_w, k) for k in ks}
+    out |= {metric_key("hit", k): hit(hits, k) for k in ks}
     out["user_auc"] = wins / np.maximum(pairs, 1.0)
     return out, (pos, neg)
 
@@ -226,8 +283,8 @@ class MetricAccumulator:
     _users: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        if not self.ks or min(self.ks) < 1 or max(self.ks) > self.n_items:
-            raise ValueError(f"ks must be within [1, n_items={self.n_items}], got {tuple(self.ks)}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"ks must be >= 1, got {tuple(self.ks)}")
         if self.item_counts is not None and len(self.item_counts) != self.n_items:
             raise ValueError(f"item_counts has length {len(self.item_counts)}, expected n_items={self.n_items}")
         self._weights = None if self.item_counts is None else propensity_weights(self.item_counts)
@@ -277,13 +334,13 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 1024,
 ) -> dict[str, float]:
-    """Paper metrics for a score matrix (DESIGN.md §5).
+    """Paper metrics for a score matrix (docs/architecture.md §5).
 
     Args:
         scores: (n_users, n_items) scores; the caller sets excluded items (fold-in/train items,
             unseen catalogue) to ``-inf``.
         targets: (n_users, n_items) binary csr; users without targets are skipped.
-        ks: cut-offs.
+        ks: cut-offs (a cut-off beyond the catalogue ranks every item).
         item_counts: (n_items,) training counts for PSP; PSP keys are omitted when None.
         n_negatives: negatives sampled per user for the AUCs.
         seed: negative-sampling seed.

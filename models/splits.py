@@ -1,31 +1,14 @@
-"""The paper's static evaluation protocol (Sachdeva et al., NeurIPS 2022, §5 / appendix).
+"""Per-row hold-outs: every fold in Relay is drawn by :func:`hold_out_items`.
 
-Implicit binary feedback; users with fewer than 3 interactions are dropped; each remaining user's
-items are shuffled with a seeded generator and split 80/10/10 into train/validation/test, with
-``n_test = max(1, round(0.1·n))``, ``n_val = round(0.1·n)`` (half rounds up) and the rest in train
-(so n ≥ 3 keeps at least one training item). Validation is scored from the train rows, test from
-train + validation.
+- :func:`holdout_fold` is the validation fold of a training call (Distill-CF's step and λ
+  selection, MVAE's early stopping): a seeded share of each eligible row's items is held out.
+- :mod:`models.continual_eval` draws the 80/20 fold-in split of the next period with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
-
-MIN_INTERACTIONS = 3
-
-
-@dataclass(frozen=True)
-class Split:
-    """Per-user split; all matrices (n_users, n_items) binary csr, dropped users have empty rows."""
-
-    train: sp.csr_matrix
-    val: sp.csr_matrix
-    test: sp.csr_matrix
-    val_context: sp.csr_matrix  # = train
-    test_context: sp.csr_matrix  # = train + val
 
 
 def binarise(x: sp.spmatrix, *, dtype: np.dtype | type = np.float32) -> sp.csr_matrix:
@@ -37,36 +20,43 @@ def binarise(x: sp.spmatrix, *, dtype: np.dtype | type = np.float32) -> sp.csr_m
     return out
 
 
-def paper_split(interactions: sp.spmatrix, *, seed: int = 0) -> Split:
-    """Split an interaction matrix with the paper protocol (module docstring).
+def holdout_fold(rows: sp.spmatrix, *, item_fraction: float, seed: int, row_fraction: float = 1.0,
+                 eligible: np.ndarray | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Seeded validation fold of training rows: hold out some items of some rows.
+
+    Among the eligible rows with ≥ 2 items, ``row_fraction`` of them (all when 1.0; else a
+    seeded sample of at least one row) give up ``item_fraction`` of their items
+    (:func:`hold_out_items`); the rest stays as training data and validation context.
 
     Args:
-        interactions: (n_users, n_items) sparse matrix; any non-zero counts as one interaction.
-        seed: shuffling seed.
+        rows: (n, |I|) training rows.
+        item_fraction: share of a picked row's items held out, in (0, 1).
+        seed: seed of every draw.
+        row_fraction: share of the eligible rows that are picked, in (0, 1].
+        eligible: (n,) bool, rows that may be picked (e.g. real rows, not summaries); default all.
 
     Returns:
-        The split, same shape as ``interactions``.
+        ``(train, context, targets)``: train (n, |I|) without the held-out items; context and
+        targets (m, |I|) for the m picked rows (context = their train rows).
+
+    Raises:
+        ValueError: a fraction out of range, or no eligible row has ≥ 2 items.
     """
-    x = binarise(interactions)
-    n = np.diff(x.indptr)
-    user = np.repeat(np.arange(x.shape[0]), n)
-    keys = np.random.default_rng(seed).random(x.nnz)
-    order = np.lexsort((keys, user))  # per user, a random permutation of its entries
-    position = np.empty(x.nnz, dtype=np.int64)
-    position[order] = np.arange(x.nnz) - x.indptr[user[order]]
-    n_val = np.floor(0.1 * n + 0.5).astype(np.int64)
-    n_test = np.maximum(1, n_val)
-    pos_n = n[user]
-    kept = pos_n >= MIN_INTERACTIONS
-    is_test = kept & (position < n_test[user])
-    is_val = kept & ~is_test & (position < n_test[user] + n_val[user])
-    is_train = kept & ~is_test & ~is_val
-
-    def part(mask: np.ndarray) -> sp.csr_matrix:
-        return sp.csr_matrix((x.data[mask], (user[mask], x.indices[mask])), shape=x.shape, dtype=x.dtype)
-
-    train, val, test = part(is_train), part(is_val), part(is_test)
-    return Split(train=train, val=val, test=test, val_context=train, test_context=binarise(train + val))
+    if not (0.0 < row_fraction <= 1.0 and 0.0 < item_fraction < 1.0):
+        raise ValueError(f"row_fraction must be in (0, 1] and item_fraction in (0, 1), "
+                         f"got {row_fraction}, {item_fraction}")
+    rows = sp.csr_matrix(rows, dtype=np.float32)
+    ok = np.diff(rows.indptr) >= 2
+    if eligible is not None:
+        ok &= np.asarray(eligible, dtype=bool)
+    picked = np.flatnonzero(ok)
+    if picked.size == 0:
+        raise ValueError("no eligible row with >= 2 items to hold out")
+    rng = np.random.default_rng(seed)
+    if row_fraction < 1.0:
+        picked = np.sort(rng.choice(picked, max(1, round(row_fraction * picked.size)), replace=False))
+    train, held = hold_out_items(rows, picked, fraction=item_fraction, rng=rng)
+    return train, train[picked], held[picked]
 
 
 def hold_out_items(rows: sp.spmatrix, row_ids: np.ndarray, *, fraction: float,

@@ -1,4 +1,4 @@
-"""The DuckDB catalog: schema (DESIGN.md §2), versioned migrations and connections.
+"""The DuckDB catalog: schema (docs/architecture.md §2), versioned migrations and connections.
 
 The schema is built by an ordered list of migrations. ``schema_version`` records every applied
 version; :func:`connect` applies the missing ones in one transaction and refuses a file whose
@@ -14,7 +14,7 @@ from weakref import WeakSet
 
 import duckdb
 
-from storage.errors import SchemaVersionError
+from storage.errors import CatalogBusyError, SchemaVersionError
 
 _INGESTION = (
     """CREATE TABLE interactions (
@@ -86,6 +86,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "ingestion: interactions, rejected rows, file registry, user/item indices", _INGESTION),
     (2, "periods: policy, period table, late rows", _PERIODS),
     (3, "results: summaries, exemplars, model registry, metrics", _RESULTS),
+    (4, "drop exemplars: ADER's exemplars travel in its strategy state files",
+     ("DROP TABLE IF EXISTS exemplars",)),
 )
 """(version, description, DDL statements), applied in order."""
 
@@ -104,6 +106,7 @@ def connect(db: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
         An open connection with the session time zone set to UTC.
 
     Raises:
+        CatalogBusyError: another process holds the file's lock.
         SchemaVersionError: the file has a newer schema than this code, or is read-only and old.
         FileNotFoundError: ``read_only`` and the file does not exist.
     """
@@ -113,7 +116,12 @@ def connect(db: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnec
         if read_only and not path.exists():
             raise FileNotFoundError(f"catalog {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(target, read_only=read_only)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        raise CatalogBusyError(f"{target}: {str(error).splitlines()[0]}") from error
     con.execute("SET TimeZone = 'UTC'")
     try:
         migrate(con, read_only=read_only, label=target)

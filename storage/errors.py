@@ -21,3 +21,10 @@ class IngestError(StorageError):
 
 class PeriodPolicyError(StorageError):
     """A period policy is malformed or cannot be applied without ``reset=True``."""
+
+
+class CatalogBusyError(StorageError, ConnectionError):
+    """Another process holds the catalog file's lock (DuckDB allows one writing process).
+
+    A ``ConnectionError``, so callers that retry transient I/O retry this too.
+    """

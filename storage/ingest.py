@@ -1,4 +1,4 @@
-"""Validated, idempotent ingestion of interaction files (DESIGN.md §2).
+"""Validated, idempotent ingestion of interaction files (docs/architecture.md §2).
 
 One call reads one file with DuckDB (:mod:`storage.readers`), validates every row in SQL and, in
 one transaction: stores bad rows in ``rejected_rows`` with their row number, raw text and a
@@ -12,7 +12,6 @@ the year 5138 if read as seconds) or ISO-8601 text (a missing offset means UTC).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from storage.arrays import file_sha256
 from storage.catalog import transaction
 from storage.errors import IngestError
 from storage.landing import land_rows
@@ -58,15 +58,6 @@ class IngestReport:
     fmt: str = ""
     seconds: float = 0.0
     columns: dict[str, str] = field(default_factory=dict)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ingest_file(

@@ -1,6 +1,6 @@
 """Land validated rows in ``interactions`` and give new users and items stable dense indices.
 
-Indices (DESIGN.md §2): a new external id gets the next free index of its dataset, in order of
+Indices (docs/architecture.md §2): a new external id gets the next free index of its dataset, in order of
 its first appearance by timestamp within the batch (ties by row number); existing indices never
 change.
 """

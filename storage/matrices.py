@@ -1,4 +1,4 @@
-"""Sparse training matrices read from the catalog (DESIGN.md §3: a row is a (user, period) bag).
+"""Sparse training matrices read from the catalog (docs/architecture.md §3: a row is a (user, period) bag).
 
 Rows are ordered by (period, user index); columns are the dataset's global item indices, so
 matrices of different periods line up. Values are binary: an item the user touched in that

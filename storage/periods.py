@@ -1,4 +1,4 @@
-"""Cut a dataset's interactions into periods (DESIGN.md §3) and keep them current.
+"""Cut a dataset's interactions into periods (docs/architecture.md §3) and keep them current.
 
 Policies:
 
@@ -28,7 +28,7 @@ from storage.landing import land_rows
 
 _GRACE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _STEPS = {"day": "INTERVAL 1 DAY", "week": "INTERVAL 7 DAY", "month": "INTERVAL 1 MONTH"}
-_RESET_TABLES = ("summaries", "summary_runs", "exemplars", "models", "metrics")
+_RESET_TABLES = ("summaries", "summary_runs", "models", "metrics")
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def cut_periods(
 
     Re-applying the current policy only brings open periods up to date. Another policy, when
     finished periods exist, needs ``reset=True``: it drops the periods and everything keyed by
-    them (summaries, summary runs, exemplars, model registry rows, metrics; files on disk stay)
+    them (summaries, summary runs, model registry rows, metrics; files on disk stay)
     and re-admits late rows as ordinary interactions. See :func:`reset_impact`.
 
     Raises:

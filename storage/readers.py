@@ -39,6 +39,8 @@ _SUFFIX_FORMATS = {
     ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
     ".dat": "movielens", ".inter": "recbole",
 }
+DATA_SUFFIXES = tuple(_SUFFIX_FORMATS)
+"""File endings Relay reads (a folder given as data contributes its files with these endings)."""
 _DELIMITERS = {"csv": ",", "tsv": "\t", "recbole": "\t", "movielens": "::"}
 _MOVIELENS_HEADER = ("user", "item", "rating", "ts")
 _LINES = "_relay_lines"

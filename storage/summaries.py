@@ -1,4 +1,4 @@
-"""Distill-CF summaries in the catalog (DESIGN.md §2): fake user rows per period.
+"""Distill-CF summaries in the catalog (docs/architecture.md §2): fake user rows per period.
 
 A summary of period t is a (μ, n_items) sparse matrix with values in [0, 1]; only its non-zero
 entries are stored. Writing a period's summary replaces the period's previous one (any run id)
@@ -97,18 +97,3 @@ def summarised_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> list[
     return [row[0] for row in con.execute(
         "SELECT period FROM summary_runs WHERE dataset = ? ORDER BY period", [dataset]
     ).fetchall()]
-
-
-def summary_run(con: duckdb.DuckDBPyConnection, *, dataset: str, period: int) -> dict | None:
-    """The run record of a period's summary (params decoded), or None."""
-    cursor = con.execute(
-        "SELECT run_id, params, seed, loss, density, seconds, n_rows, created_at FROM summary_runs "
-        "WHERE dataset = ? AND period = ?",
-        [dataset, period],
-    )
-    rows = cursor.fetchall()
-    if not rows:
-        return None
-    record = dict(zip([d[0] for d in cursor.description], rows[0]))
-    record["params"] = json.loads(record["params"])
-    return record

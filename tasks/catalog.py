@@ -8,28 +8,21 @@ by key, so a retry or a re-run never duplicates rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from storage import catalog, ingest, matrices, periods, results, summaries
-from tasks.files import (
-    csr_arrays,
-    csr_from,
-    file_sha256,
-    read_arrays,
-    read_json,
-    write_arrays,
-)
+from models.strategies import Source, get_strategy
+from storage import catalog, ingest, matrices, periods, readers, results, summaries
+from storage.arrays import file_sha256, read_arrays, read_json, write_arrays
+from storage.layout import Layout, meta_path
 from tasks.policy import IO_TASK
-
-DATA_SUFFIXES = (".csv", ".parquet", ".tsv", ".dat")
 
 
 @dataclass(frozen=True)
@@ -41,6 +34,18 @@ class FileRef:
 
 
 @dataclass(frozen=True)
+class PeriodTodo:
+    """The steps of one period that are not recorded yet (see :meth:`DoneWork.todo`)."""
+
+    distill: bool
+    evaluate: tuple[str, ...]
+    train: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return self.distill or bool(self.evaluate or self.train)
+
+
+@dataclass(frozen=True)
 class DoneWork:
     """Work recorded in the catalog: summarised periods, (strategy, period) models and
     (strategy, trained_through, evaluated_on) evaluations."""
@@ -48,6 +53,16 @@ class DoneWork:
     summaries: frozenset[int]
     models: frozenset[tuple[str, int]]
     evaluations: frozenset[tuple[str, int, int]]
+
+    def todo(self, period: int, strategies: list[str], *, force: bool = False) -> PeriodTodo:
+        """What period ``period`` still needs: its summary, the evaluations of every M_{t-1} on
+        it, every strategy's M_t. With ``force`` everything is redone."""
+        return PeriodTodo(
+            distill=force or period not in self.summaries,
+            evaluate=tuple(s for s in strategies if period > 0 and (force or (s, period - 1, period)
+                                                                    not in self.evaluations)),
+            train=tuple(s for s in strategies if force or (s, period) not in self.models),
+        )
 
 
 @contextmanager
@@ -67,7 +82,7 @@ def list_data_files(sources: list[str]) -> list[str]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            out += sorted(str(p) for p in path.iterdir() if p.suffix in DATA_SUFFIXES)
+            out += sorted(str(p) for p in path.iterdir() if p.suffix.lower() in readers.DATA_SUFFIXES)
         elif path.is_file():
             out.append(str(path))
         else:
@@ -83,10 +98,14 @@ def ingest_file(db: str, path: str, *, dataset: str) -> ingest.IngestReport:
 
 
 @task(name="cut-periods", **IO_TASK)
-def cut_periods(db: str, *, dataset: str, policy: str) -> pl.DataFrame:
-    """Cut or extend the period table; closes periods whose end has passed."""
+def cut_periods(db: str, *, dataset: str, policy: str | None, reset: bool = False) -> pl.DataFrame:
+    """Cut or extend the period table with ``policy`` (None: the dataset's current policy);
+    closes periods whose end has passed."""
     with open_catalog(db) as con:
-        return periods.cut_periods(con, dataset=dataset, policy=policy)
+        policy = policy or periods.current_policy(con, dataset=dataset)
+        if policy is None:
+            raise ValueError(f"dataset {dataset!r} has no period policy yet: give one (e.g. equal-count:17)")
+        return periods.cut_periods(con, dataset=dataset, policy=policy, reset=reset)
 
 
 @task(name="list-periods", **IO_TASK)
@@ -127,37 +146,36 @@ def read_done_work(db: str, *, dataset: str, periods: list[int], strategies: lis
 
 
 @task(name="export-period-rows", **IO_TASK)
-def export_period_rows(db: str, root: str, *, dataset: str, period: int) -> FileRef:
+def export_period_rows(db: str, storage_root: str, *, dataset: str, period: int) -> FileRef:
     """Write period ``period``'s (user, period) bags to an array file for a remote worker."""
     with open_catalog(db) as con:
         pm = matrices.period_matrix(con, dataset=dataset, period=period)
-    path = Path(root) / dataset / "inputs" / f"rows-{period:04d}.arrays"
-    return FileRef(str(path), write_arrays(path, csr_arrays(pm.matrix, prefix="rows")))
+    path = Layout(Path(storage_root), dataset).period_rows(period)
+    return FileRef(str(path), write_arrays(path, {"rows": pm.matrix}))
 
 
 @task(name="export-train-inputs", **IO_TASK)
-def export_train_inputs(db: str, root: str, *, dataset: str, period: int, strategy: str) -> FileRef:
-    """Write what ``strategy`` trains on at ``period`` to one array file (DESIGN.md §3).
+def export_train_inputs(db: str, storage_root: str, *, dataset: str, period: int, strategy: str) -> FileRef:
+    """Write what ``strategy`` trains on at ``period`` to one array file.
 
-    Always the current rows and the item mask (items seen through ``period``); plus the rows of
-    all earlier periods for ``joint`` and the stacked summaries S_0..S_{t-1} for ``distill_cf``.
-    ADER's exemplars travel inside the previous strategy state.
+    Always the current rows and the item mask (items seen through ``period``); plus what the
+    strategy declares it needs (:class:`models.strategies.Source`): the rows of every earlier
+    period, or the stacked summaries S_0..S_{t-1}. What a strategy carries from period to period
+    (ADER's exemplars) travels inside its previous state file.
     """
+    needs = get_strategy(strategy).needs
     with open_catalog(db) as con:
-        arrays = csr_arrays(
-            matrices.period_matrix(con, dataset=dataset, period=period).matrix, prefix="current"
-        )
-        arrays["item_mask"] = matrices.items_seen_through(con, dataset=dataset, period=period)
-        n_items = int(arrays["item_mask"].shape[0])
-        if strategy == "joint" and period > 0:
-            past = matrices.periods_matrix(con, dataset=dataset, first=0, last=period - 1)
-            arrays |= csr_arrays(past.matrix, prefix="past")
-        if strategy == "distill_cf" and period > 0:
-            fake = summaries.read_summaries(
-                con, dataset=dataset, through_period=period - 1, n_items=n_items
+        arrays = {
+            "current": matrices.period_matrix(con, dataset=dataset, period=period).matrix,
+            "item_mask": matrices.items_seen_through(con, dataset=dataset, period=period),
+        }
+        if Source.HISTORY in needs and period > 0:
+            arrays["history"] = matrices.periods_matrix(con, dataset=dataset, first=0, last=period - 1).matrix
+        if Source.SUMMARIES in needs and period > 0:
+            arrays["summaries"] = summaries.read_summaries(
+                con, dataset=dataset, through_period=period - 1, n_items=int(arrays["item_mask"].shape[0])
             )
-            arrays |= csr_arrays(fake, prefix="summaries")
-    path = Path(root) / dataset / "inputs" / f"train-{strategy}-{period:04d}.arrays"
+    path = Layout(Path(storage_root), dataset).train_inputs(strategy, period)
     return FileRef(str(path), write_arrays(path, arrays))
 
 
@@ -166,8 +184,8 @@ def record_summary(db: str, *, dataset: str, period: int, summary_path: str) -> 
     """Record a distilled summary (file written by a worker) in the catalog, replacing the period's.
 
     The run id stored is that of the flow run that wrote the file (from its meta JSON)."""
-    meta = read_json(summary_path + ".json")
-    summary = csr_from(read_arrays(summary_path), prefix="summary")
+    meta = read_json(meta_path(Path(summary_path)))
+    summary = read_arrays(summary_path)["summary"]
     with open_catalog(db) as con:
         summaries.write_summary(
             con,

@@ -1,68 +1,84 @@
 """Distillation task of the (possibly remote) ``distill-period`` flow: array files in and out.
 
 It never touches the catalog; caching, retries and the ``gpu`` tag are those of every model task
-(``tasks.policy.MODEL_CACHE``).
+(``tasks.policy.MODEL_CACHE``). Every file it reads or writes is named by :mod:`storage.layout`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.runtime import flow_run
 
 from models import distill_cf
-from tasks.artifacts import ProgressReporter, artifact_key
-from tasks.files import csr_arrays, csr_from, read_arrays, write_arrays, write_json
+from models.configs import DistillConfig
+from storage.arrays import content_key, read_arrays, write_arrays, write_json
+from storage.layout import Layout, meta_path
 from tasks.policy import MODEL_CACHE, MODELS_CODE
+from tasks.progress import ProgressReporter, artifact_key
+
+
+def summary_key(*, rows_sha: str, distill: DistillConfig, seed: int) -> str:
+    """The content key of a summary file (:meth:`storage.layout.Layout.summary`): its input
+    content, config, seed and the model code, so a file found under it is this work's result."""
+    return content_key(rows_sha, asdict(distill), seed, MODELS_CODE)
+
+
+def summary_path(*, storage_root: str, dataset: str, period: int, rows_sha: str, distill: DistillConfig,
+                 seed: int) -> Path:
+    """Where :func:`distill_summary` writes the summary of this work."""
+    return Layout(Path(storage_root), dataset).summary(period, summary_key(rows_sha=rows_sha, distill=distill,
+                                                                          seed=seed))
 
 
 @task(name="distill-summary", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
 def distill_summary(
     *,
+    storage_root: str,
     dataset: str,
     period: int,
-    rows_path: str,
     rows_sha: str,
-    output_path: str,
-    config: dict[str, Any],
-    fresh: bool = False,
+    distill: DistillConfig,
+    seed: int,
+    force: bool = False,
 ) -> str:
     """Distill one period's rows into a Distill-CF summary (Sachdeva et al. 2022, §4).
 
     Args:
-        dataset, period: identify the work (part of the cache key).
-        rows_path: array file with the period's (user, period) bags under prefix ``rows``.
-        rows_sha: SHA-256 of ``rows_path`` (the content part of the cache key).
-        output_path: where the summary arrays (prefix ``summary``) and ``<path>.json`` meta go.
-        config: overrides of ``models.distill_cf.PERIOD_CONFIG`` (C's per-period defaults).
-        fresh: start over instead of resuming from a checkpoint left by an interrupted run.
+        storage_root, dataset, period: locate the input (``Layout.period_rows``) and output files.
+        rows_sha: SHA-256 of the period's rows file (the content part of the cache key).
+        distill: Distill-CF hyper-parameters.
+        seed: seed of the hold-out, the initialisation and the noise.
+        force: start over instead of resuming from a checkpoint left by an interrupted run.
 
     Returns:
-        ``output_path``.
+        The summary file's path (arrays ``summary``; its ``.json`` meta beside it).
     """
-    rows = csr_from(read_arrays(rows_path), prefix="rows")
-    cfg = replace(distill_cf.PERIOD_CONFIG, **config)
+    layout = Layout(Path(storage_root), dataset)
+    key = summary_key(rows_sha=rows_sha, distill=distill, seed=seed)
+    output, checkpoint = layout.summary(period, key), layout.checkpoint(period, key)
+    if force:
+        checkpoint.unlink(missing_ok=True)
+    rows = read_arrays(layout.period_rows(period))["rows"]
     report = ProgressReporter(
         artifact_key(dataset, "distill-progress"),
-        total=cfg.steps,
+        total=distill.steps,
         description=f"Distill-CF of period {period} (loss, val HR@100)",
     )
     started = time.perf_counter()
-    # Named by the output's content key and the model code: only the same work resumes from it.
-    checkpoint = Path(f"{output_path}.{MODELS_CODE[:12]}.ckpt")
-    if fresh:
-        checkpoint.unlink(missing_ok=True)
     result = distill_cf.distill_rows(
-        rows, config=cfg, progress=report, checkpoint_path=checkpoint
+        rows, config=distill, seed=seed, progress=report,
+        resume=read_arrays(checkpoint) if checkpoint.exists() else None,
+        on_checkpoint=lambda arrays: write_arrays(checkpoint, arrays),
     )
     report.done()
-    write_arrays(output_path, csr_arrays(result.summary, prefix="summary"))
+    write_arrays(output, {"summary": result.summary})
+    checkpoint.unlink(missing_ok=True)
     write_json(
-        output_path + ".json",
+        meta_path(output),
         {
             "dataset": dataset,
             "period": period,
@@ -76,9 +92,11 @@ def distill_summary(
             "best_val_hr100": float(result.best_val_hr100),
             "steps": int(result.steps),
             "seconds": time.perf_counter() - started,
-            "seed": int(cfg.seed),
-            "params": config,
+            "device": result.device,
+            "seed": seed,
+            "params": asdict(distill),
             "input_rows": int(rows.shape[0]),
+            "input_nnz": int(rows.nnz),
         },
     )
-    return output_path
+    return str(output)

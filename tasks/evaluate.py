@@ -1,4 +1,4 @@
-"""Evaluation task: M_t^s on period t+1 (DESIGN.md §3), run by the parent flow process.
+"""Evaluation task: M_t^s on period t+1 (docs/architecture.md §3), run by the parent flow process.
 
 It reads the next period's bags and the item statistics through t from the catalog, scores with
 the stored strategy state, and replaces the (strategy, t, t+1) metric rows: re-running it never
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from prefect import task
 
-from models import continual_eval, replay
+from models import continual_eval
+from models.metrics import parse_metric_key
+from models.strategies import strategy_state_from_arrays
 from storage import matrices, results
+from storage.arrays import read_arrays
 from tasks.catalog import open_catalog
 from tasks.policy import IO_TASK
 
@@ -32,7 +35,7 @@ def evaluate_model(
     Returns:
         The metric values written (keys like ``"ndcg@10"``, ``"auc"``, ``"dropped_targets"``).
     """
-    state = replay.load_strategy_state(state_path)
+    state = strategy_state_from_arrays(read_arrays(state_path))
     with open_catalog(db) as con:
         nxt = matrices.period_matrix(con, dataset=dataset, period=evaluated_on)
         seen = matrices.items_seen_through(con, dataset=dataset, period=trained_through)
@@ -47,7 +50,7 @@ def evaluate_model(
             strategy=strategy,
             trained_through=trained_through,
             evaluated_on=evaluated_on,
-            values=values,
+            values=[(*parse_metric_key(key), value) for key, value in values.items()],
             run_id=run_id,
         )
     return values

@@ -10,17 +10,20 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 from prefect.cache_policies import INPUTS, NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 
 import models
 
-TRANSIENT = (duckdb.IOException, httpx.TransportError, ConnectionError, TimeoutError)
+TRANSIENT = (httpx.TransportError, ConnectionError, TimeoutError)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for failures worth retrying: lock/transport/timeout errors, not missing files."""
+    """True for failures worth retrying: lock/transport/timeout errors, not missing files.
+
+    A catalog locked by another process raises ``storage.errors.CatalogBusyError``, a
+    ``ConnectionError``.
+    """
     if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
         return False
     return isinstance(exc, TRANSIENT) or type(exc) is OSError
@@ -64,9 +67,9 @@ def _models_code_key(task_ctx: Any, inputs: dict[str, Any]) -> str:
     return MODELS_CODE
 
 
-MODEL_CACHE = (INPUTS - "fresh") + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_models_code_key)
-"""Cache policy of the model tasks (distill, train): their inputs (dataset, period, content
-SHA-256 of the input files, budgets, output path; not the ``fresh`` flag), their source, and the
+MODEL_CACHE = (INPUTS - "force") + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_models_code_key)
+"""Cache policy of the model tasks (distill, train): their inputs (storage root, dataset, period,
+content SHA-256 of the input files, configs, seed; not the ``force`` flag), their source, and the
 model code's digest; never arrays. The caller content-addresses the output path, so a cache hit
 always points at the file that run wrote. Model work is deterministic given its seed, so these
 tasks have no retries (a failure is a bug, not weather); their tag ``gpu`` puts them under the

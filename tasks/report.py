@@ -10,6 +10,8 @@ import io
 
 import polars as pl
 
+from models.metrics import metric_key
+
 REPORT_METRICS: tuple[tuple[str, int], ...] = (
     ("ndcg", 10),
     ("hr", 10),
@@ -20,32 +22,24 @@ REPORT_METRICS: tuple[tuple[str, int], ...] = (
 )
 
 
-def metric_name(metric: str, k: int) -> str:
-    """``("ndcg", 10)`` -> ``"ndcg@10"``; metrics without k keep their name."""
-    return f"{metric}@{k}" if k else metric
-
-
 def long_table(metrics: pl.DataFrame) -> pl.DataFrame:
     """One row per (strategy, trained_through, evaluated_on), one column per report metric."""
     keys = ["strategy", "trained_through", "evaluated_on"]
     wanted = pl.DataFrame(
-        {"metric": [m for m, _ in REPORT_METRICS], "k": [k for _, k in REPORT_METRICS]},
-        schema={"metric": metrics.schema["metric"], "k": metrics.schema["k"]},
+        {"metric": [m for m, _ in REPORT_METRICS], "k": [k for _, k in REPORT_METRICS],
+         "name": [metric_key(m, k) for m, k in REPORT_METRICS]},
+        schema={"metric": metrics.schema["metric"], "k": metrics.schema["k"], "name": pl.Utf8},
     )
-    picked = metrics.join(wanted, on=["metric", "k"], how="inner").with_columns(
-        name=pl.when(pl.col("k") > 0)
-        .then(pl.col("metric") + "@" + pl.col("k").cast(pl.Utf8))
-        .otherwise(pl.col("metric"))
-    )
+    picked = metrics.join(wanted, on=["metric", "k"], how="inner")
     if picked.is_empty():
         return pl.DataFrame(schema={k: pl.Int64 for k in keys} | {"strategy": pl.Utf8})
     table = picked.pivot(on="name", index=keys, values="value", aggregate_function="first")
-    order = [metric_name(m, k) for m, k in REPORT_METRICS if metric_name(m, k) in table.columns]
+    order = [metric_key(m, k) for m, k in REPORT_METRICS if metric_key(m, k) in table.columns]
     return table.select(keys + order).sort(["strategy", "evaluated_on"])
 
 
 def pivot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> pl.DataFrame:
-    """Strategy × evaluated period for one metric, plus the mean over periods (DESIGN.md §3)."""
+    """Strategy × evaluated period for one metric, plus the mean over periods."""
     one = metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k))
     if one.is_empty():
         return pl.DataFrame({"strategy": []}, schema={"strategy": pl.Utf8})
@@ -67,8 +61,8 @@ def plot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> 
     for (strategy,), part in one.group_by(["strategy"], maintain_order=True):
         ax.plot(part["evaluated_on"], part["value"], marker="o", label=str(strategy))
     ax.set_xlabel("evaluated on period t+1")
-    ax.set_ylabel(metric_name(metric, k))
-    ax.set_title(f"{metric_name(metric, k)} of M_t on the next period")
+    ax.set_ylabel(metric_key(metric, k))
+    ax.set_title(f"{metric_key(metric, k)} of M_t on the next period")
     ax.grid(alpha=0.3)
     if not one.is_empty():
         ax.legend()

@@ -1,101 +1,113 @@
 """Training task of the (possibly remote) ``train-period`` flow: array files in, a state file out.
 
 It never touches the catalog; caching, retries and the ``gpu`` tag are those of every model task
-(``tasks.policy.MODEL_CACHE``).
+(``tasks.policy.MODEL_CACHE``). Every file it reads or writes is named by :mod:`storage.layout`.
 """
 
 from __future__ import annotations
 
-import os
 import time
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.runtime import flow_run
 
-from models import replay
-from models.mvae import MVAEConfig
-from tasks.artifacts import ProgressReporter, artifact_key
-from tasks.files import csr_from, read_arrays, write_json
-from tasks.policy import MODEL_CACHE
+from models import strategies
+from models.configs import TrainingConfig
+from models.device import torch_device
+from models.strategies import PeriodData
+from storage.arrays import content_key, read_arrays, write_arrays, write_json
+from storage.layout import Layout, meta_path
+from tasks.policy import MODEL_CACHE, MODELS_CODE
+from tasks.progress import ProgressReporter, artifact_key
 
 
-def replay_config(
-    *, epochs: int, patience: int, lr: float, batch_size: int, exemplar_budget: int, seed: int
-) -> replay.ReplayConfig:
-    """The strategies' config from the flow budgets; ADER's exemplars per period = μ (fair)."""
-    return replay.ReplayConfig(
-        mvae=MVAEConfig(epochs=epochs, patience=patience, lr=lr, batch_size=batch_size, seed=seed),
-        exemplars_per_period=exemplar_budget,
-        seed=seed,
-    )
+def state_key(*, inputs_sha: str, previous_sha: str | None, training: TrainingConfig, seed: int) -> str:
+    """The content key of a state file (:meth:`storage.layout.Layout.model_state`): its inputs,
+    the previous state, training, seed and the model code."""
+    return content_key(inputs_sha, previous_sha, asdict(training), seed, MODELS_CODE)
+
+
+def state_path(*, storage_root: str, dataset: str, period: int, strategy: str, inputs_sha: str,
+               previous_sha: str | None, training: TrainingConfig, seed: int) -> Path:
+    """Where :func:`train_model` writes the state of this work."""
+    return Layout(Path(storage_root), dataset).model_state(strategy, period, state_key(
+        inputs_sha=inputs_sha, previous_sha=previous_sha, training=training, seed=seed))
+
+
+def previous_state_path(layout: Layout, path: str | None) -> Path | None:
+    """``path`` as a state file inside the dataset's folder (``ValueError`` otherwise)."""
+    if path is None:
+        return None
+    if not (layout.contains(path) and Path(path).suffix == ".state"):
+        raise ValueError(f"previous state {path!r} is not a state file under {layout.folder}")
+    return Path(path).resolve()
 
 
 @task(name="train-strategy", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
-def train_strategy(
+def train_model(
     *,
+    storage_root: str,
     dataset: str,
     period: int,
     strategy: str,
-    inputs_path: str,
     inputs_sha: str,
     previous_path: str | None,
     previous_sha: str | None,
-    output_path: str,
-    config: dict[str, Any],
+    training: TrainingConfig,
+    seed: int,
+    force: bool = False,
 ) -> str:
-    """Train M_period^strategy from the exported inputs and M_{period-1} (DESIGN.md §3).
+    """Train M_period of ``strategy`` from the exported inputs and M_{period-1} (docs/architecture.md §3).
 
     Args:
-        dataset, period, strategy: identify the work (part of the cache key).
-        inputs_path: array file from ``export_train_inputs`` (current, past, summaries, item_mask).
+        storage_root, dataset, period, strategy: locate the inputs (``Layout.train_inputs``) and
+            the output state file.
         inputs_sha, previous_sha: content hashes of the input files (the cache key's content part).
-        previous_path: state file of M_{period-1}^strategy, or None for a cold start.
-        output_path: where the new strategy state and ``<path>.json`` meta go.
-        config: budgets for :func:`replay_config` (epochs, patience, lr, batch_size, exemplar_budget, seed).
+        previous_path: state file of M_{period-1} (under the dataset's folder), or None.
+        training: the shared training rules.
+        seed: seed of the validation fold and the MVAE.
+        force: not part of the cache key; the caller refreshes the cache with it.
 
     Returns:
-        ``output_path``.
+        The state file's path (its ``.json`` meta beside it).
     """
-    arrays = read_arrays(inputs_path)
-    cfg = replay_config(**config)
-    previous = replay.load_strategy_state(previous_path) if previous_path else None
-    current = csr_from(arrays, prefix="current")
-    past = csr_from(arrays, prefix="past")
-    fake = csr_from(arrays, prefix="summaries")
+    layout = Layout(Path(storage_root), dataset)
+    previous_file = previous_state_path(layout, previous_path)
+    arrays = read_arrays(layout.train_inputs(strategy, period))
+    data = PeriodData(current=arrays["current"], item_mask=arrays["item_mask"], history=arrays.get("history"),
+                      summaries=arrays.get("summaries"))
+    previous = strategies.strategy_state_from_arrays(read_arrays(previous_file)) if previous_file else None
     report = ProgressReporter(
         artifact_key(dataset, "train-progress", strategy),
-        total=cfg.mvae.epochs,
+        total=training.mvae.epochs,
         description=f"{strategy} MVAE of period {period} (epoch loss, val nDCG@100)",
     )
     started = time.perf_counter()
-    state = replay.train_strategy(
-        strategy,
-        current=current,
-        past=past,
-        summaries=fake,
-        previous=previous,
-        item_mask=arrays["item_mask"],
-        config=cfg,
+    state = strategies.train_strategy(
+        strategies.get_strategy(strategy), data, previous=previous, config=training, seed=seed,
         progress=lambda epoch, loss, ndcg: report(epoch + 1, loss, ndcg),  # epochs are 0-based
     )
     report.done()
-    tmp = Path(output_path + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    replay.save_strategy_state(state, tmp)
-    os.replace(tmp, output_path)  # atomic: a killed run never leaves half a state file
+    output = state_path(storage_root=storage_root, dataset=dataset, period=period, strategy=strategy,
+                        inputs_sha=inputs_sha, previous_sha=previous_sha, training=training, seed=seed)
+    write_arrays(output, strategies.strategy_state_arrays(state))  # atomic: a killed run never leaves half a file
     write_json(
-        output_path + ".json",
+        meta_path(output),
         {
             "dataset": dataset,
             "period": period,
             "strategy": strategy,
             "run_id": str(flow_run.id),
-            "rows_current": int(current.shape[0]),
-            "rows_replayed": int(state.rows_used - current.shape[0]),
+            "rows_current": int(data.current.shape[0]),
+            "rows_replayed": int(state.rows_used - data.current.shape[0]),
+            "best_epoch": state.model.best_epoch,
+            "val_ndcg100": max(state.model.val_history, default=float("nan")),
             "seconds": time.perf_counter() - started,
-            "params": config,
+            "device": torch_device(training.mvae.device).type,
+            "seed": seed,
+            "params": asdict(training),
         },
     )
-    return output_path
+    return str(output)

@@ -9,7 +9,8 @@ import pytest
 import scipy.sparse as sp
 
 from models import ader
-from models.mvae import MVAEConfig, predict_scores, train_mvae
+from models.configs import MVAEConfig
+from models.mvae import predict_scores, train_mvae
 
 
 def test_adaptive_weight_matches_the_formula() -> None:
@@ -48,7 +49,7 @@ def test_select_exemplars_respects_the_budget_and_stores_old_logits(group_by_ite
     seen = np.ones(40, dtype=bool)
     seen[30:] = False
     rows = sp.csr_matrix(rows.multiply(seen[None, :]))
-    state = train_mvae(rows, config=MVAEConfig(hidden=16, latent=4, epochs=2, batch_size=40), item_mask=seen)
+    state = train_mvae(rows, config=MVAEConfig(hidden=16, latent=4, epochs=2, batch_size=40), seed=0, item_mask=seen)
     keep = ader.select_exemplars(state, rows, budget=12, group_by_item=group_by_item)
     assert keep.size == 12 and len(set(keep.tolist())) == 12
     ex = ader.make_exemplars(state, rows[keep], seen_items=seen)

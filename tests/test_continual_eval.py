@@ -6,7 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from models.continual_eval import evaluate_next_period, fold_in_split
-from models.mvae import MVAEConfig, train_mvae
+from models.configs import MVAEConfig
+from models.mvae import train_mvae
 
 
 def test_fold_in_split_rules() -> None:
@@ -31,7 +32,8 @@ def test_unseen_targets_are_dropped_and_counted() -> None:
     seen = np.ones(120, dtype=bool)
     seen[100:] = False
     train = sp.csr_matrix(train.multiply(seen[None, :]))
-    state = train_mvae(train, config=MVAEConfig(hidden=16, latent=4, epochs=2, batch_size=30), item_mask=seen)
+    state = train_mvae(train, config=MVAEConfig(hidden=16, latent=4, epochs=2, batch_size=30), seed=0,
+                       item_mask=seen)
     nxt = sp.csr_matrix((rng.random((40, 120)) < 0.1).astype(np.float32))
     counts = np.asarray(train.sum(axis=0)).ravel()
     result = evaluate_next_period(state, nxt, seen_items=seen, item_counts=counts, seed=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import get_args
 
 import jax
 import jax.numpy as jnp
@@ -10,15 +11,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.distill_cf import (
-    DistillConfig,
-    distill,
-    distill_rows,
-    holdout_fold,
-    krr_predict,
-    sparsify,
-    validate,
-)
+from models.configs import DistillConfig, Noise
+from models.distill_cf import VAL_ITEM_FRACTION, distill, distill_rows, sparsify
+from models.gumbel import SAMPLERS
 from models.gumbel import (
     gumbel_noise,
     inverse_root,
@@ -27,10 +22,14 @@ from models.gumbel import (
     pooled_noise,
     reference_multi_gumbel_softmax,
 )
+from models.infinite_ae import fit_with_lambda_grid
+from models.krr import predict_traceable
 from models.metrics import evaluate
+from models.splits import holdout_fold
 
 TINY = DistillConfig(n_fake_users=8, gamma=4, steps=6, patience=100, batch_size=24, eval_every=2,
-                     checkpoint_every=2, inner_lams=(0.1, 1.0, 5.0), seed=3)
+                     checkpoint_every=2, inner_lams=(0.1, 1.0, 5.0), noise="pooled")
+SEED = 3
 
 
 @pytest.fixture(scope="module")
@@ -115,38 +114,48 @@ def test_rows_sum_to_gamma(sampler) -> None:
     np.testing.assert_allclose(total.sum(axis=1), 9.0, rtol=1e-5)
 
 
+def test_noise_names_are_the_samplers() -> None:
+    assert set(SAMPLERS) == set(get_args(Noise))
+
+
 def test_krr_gradient_is_finite(rows: sp.csr_matrix) -> None:
     x = jnp.asarray(rows[:20].toarray())
-    assert np.isfinite(jax.grad(lambda z: jnp.sum(krr_predict(z, x, lam=0.1)))(x[:7])).all()
+    assert np.isfinite(jax.grad(lambda z: jnp.sum(predict_traceable(z, x, lam=0.1)))(x[:7])).all()
 
 
-def test_validate_matches_metrics_evaluate(rows: sp.csr_matrix) -> None:
-    context, targets = holdout_fold(rows, seed=1)
-    support = jnp.asarray(rows[:10].toarray())
-    hr, lam = validate(support, jnp.asarray(context.toarray()), targets, lams=(0.1, 1.0))
-    scores = np.asarray(krr_predict(support, jnp.asarray(context.toarray()), lam=lam), dtype=np.float64)
+def test_validation_matches_metrics_evaluate(rows: sp.csr_matrix) -> None:
+    """The summary's validation (∞-AE on it, λ grid, HR@100) equals the full metrics on the
+    differentiable KRR prediction with the chosen λ."""
+    _, context, targets = holdout_fold(rows, item_fraction=0.2, seed=1)
+    support = sp.csr_matrix(rows[:10])
+    _, lam, results = fit_with_lambda_grid(support, context, targets, lams=(0.1, 1.0), select_by="hr@100")
+    scores = np.asarray(predict_traceable(jnp.asarray(support.toarray()), jnp.asarray(context.toarray()), lam=lam),
+                        dtype=np.float64)
     scores[context.toarray() > 0] = -np.inf
-    assert hr == pytest.approx(evaluate(scores, targets, ks=(100,))["hr@100"], abs=1e-3)
+    assert results[lam]["hr@100"] == pytest.approx(evaluate(scores, targets, ks=(100,))["hr@100"], abs=1e-3)
 
 
 @pytest.fixture(scope="module")
 def tiny_result(rows: sp.csr_matrix):
-    return distill_rows(rows, config=TINY)
+    return distill_rows(rows, config=TINY, seed=SEED)
 
 
 def test_same_seed_same_summary(rows: sp.csr_matrix, tiny_result) -> None:
-    a, b = tiny_result, distill_rows(rows, config=TINY)
+    a, b = tiny_result, distill_rows(rows, config=TINY, seed=SEED)
     assert (a.summary != b.summary).nnz == 0
     assert a.summary.shape == (8, 120)
     assert a.summary.data.min() >= TINY.threshold and a.summary.data.max() <= 1.0
-    c = distill_rows(rows, config=replace(TINY, seed=4))
+    c = distill_rows(rows, config=TINY, seed=SEED + 1)
     assert (a.summary != c.summary).nnz > 0
 
 
 def test_resume_gives_the_same_summary(rows: sp.csr_matrix, tiny_result, tmp_path) -> None:
-    kept, held = holdout_fold(rows, seed=TINY.seed)  # what distill_rows does
-    kwargs = dict(val_context=kept, val_targets=held, config=TINY)
-    whole = tiny_result
+    """A run that crashed at step 5 resumes from its last checkpoint (written to a real array
+    file, read back without pickle) and ends exactly as the uninterrupted run."""
+    from storage.arrays import read_arrays, write_arrays
+
+    path = tmp_path / "run.ckpt"
+    save = lambda arrays: write_arrays(path, arrays)  # noqa: E731
 
     class Crash(Exception):
         pass
@@ -155,20 +164,21 @@ def test_resume_gives_the_same_summary(rows: sp.csr_matrix, tiny_result, tmp_pat
         if step == 5:
             raise Crash
 
-    path = tmp_path / "ckpt.pkl"
     with pytest.raises(Crash):
-        distill(kept, checkpoint_path=path, progress=crash_at_5, **kwargs)
-    resumed = distill(kept, checkpoint_path=path, **kwargs)
-    assert resumed.steps == whole.steps == 6
-    np.testing.assert_array_equal(resumed.summary.toarray(), whole.summary.toarray())
-    assert resumed.best_step == whole.best_step
+        distill_rows(rows, config=TINY, seed=SEED, on_checkpoint=save, progress=crash_at_5)
+    resumed = distill_rows(rows, config=TINY, seed=SEED, resume=read_arrays(path), on_checkpoint=save)
+    assert resumed.steps == tiny_result.steps == 6
+    np.testing.assert_array_equal(resumed.summary.toarray(), tiny_result.summary.toarray())
+    assert resumed.best_step == tiny_result.best_step
     with pytest.raises(ValueError, match="tau"):
-        distill(kept, checkpoint_path=path, **{**kwargs, "config": replace(TINY, tau=0.3)})
+        distill_rows(rows, config=replace(TINY, tau=0.3), seed=SEED, resume=read_arrays(path))
+    with pytest.raises(ValueError, match="seed"):
+        distill_rows(rows, config=TINY, seed=SEED + 1, resume=read_arrays(path))
 
 
 def test_progress_and_early_stopping(rows: sp.csr_matrix) -> None:
     seen = []
-    result = distill_rows(rows, config=replace(TINY, steps=50, patience=4),
+    result = distill_rows(rows, config=replace(TINY, steps=50, patience=4), seed=SEED,
                           progress=lambda s, loss, best: seen.append((s, loss, best)))
     assert [s for s, _, _ in seen] == list(range(1, result.steps + 1))
     assert result.steps < 50 and result.steps - result.best_step >= 4
@@ -183,12 +193,12 @@ def test_sparsify_threshold_and_top() -> None:
     np.testing.assert_array_equal(sparsify(dense, threshold=0.1, keep_top=2).toarray(), kept)
 
 
-def test_holdout_fold_partitions_rows(rows: sp.csr_matrix) -> None:
-    kept, held = holdout_fold(rows, seed=0)
-    np.testing.assert_array_equal((kept + held).toarray(), rows.toarray())
-    assert kept.multiply(held).nnz == 0
+def test_period_validation_fold_holds_out_every_bag(rows: sp.csr_matrix) -> None:
+    train, context, held = holdout_fold(rows, item_fraction=VAL_ITEM_FRACTION, seed=0)
     n = np.diff(rows.indptr)
-    np.testing.assert_array_equal(np.diff(held.indptr)[n >= 2], np.maximum(1, np.round(0.2 * n[n >= 2])))
+    np.testing.assert_array_equal(context.toarray(), train[n >= 2].toarray())
+    np.testing.assert_array_equal(np.diff(held.indptr), np.maximum(1, np.round(VAL_ITEM_FRACTION * n[n >= 2])))
+    assert train.nnz + held.nnz == rows.nnz
 
 
 def test_config_rejects_bad_values() -> None:
@@ -196,3 +206,7 @@ def test_config_rejects_bad_values() -> None:
         DistillConfig(tau=0)
     with pytest.raises(ValueError, match="gamma"):
         DistillConfig(gamma=0)
+    with pytest.raises(ValueError, match="noise"):
+        DistillConfig(noise="loud")
+    with pytest.raises(ValueError, match="inner_lams"):
+        DistillConfig(inner_lams=(0.0, 1.0))

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = {
-    "n_fake_users": 8, "gamma": 5, "distill_steps": 3, "distill_patience": 3,
-    "distill_eval_every": 1, "mvae_epochs": 2, "mvae_batch_size": 64, "seed": 0,
+    "distill": {"n_fake_users": 8, "gamma": 5, "steps": 3, "patience": 3, "eval_every": 1},
+    "training": {"mvae": {"epochs": 2, "batch_size": 64}, "exemplars_per_period": 8},
+    "seed": 0,
 }
 STRATEGIES = ["distill_cf"]
 
@@ -93,8 +94,6 @@ def test_continual_deployment_end_to_end(tmp_path: Path, synthetic_csv: Path) ->
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "RELAY_DB": str(tmp_path / "relay.duckdb"),
-        "RELAY_STORAGE_ROOT": str(tmp_path / "storage"),
     }
     started = time.monotonic()
     with ExitStack() as stack:
@@ -120,18 +119,19 @@ def test_continual_deployment_end_to_end(tmp_path: Path, synthetic_csv: Path) ->
             )
             stack.callback(_stop, workers[pool])
 
+        # Override some parameters: the deployment keeps its own for the rest (gpu_pool: gpu).
         params = {
             "dataset": "synth",
             "data": [str(synthetic_csv)],
             "policy": "equal-count:2",
             "strategies": STRATEGIES,
-            "budgets": TINY,
-            "gpu_pool": "gpu",
+            "db": str(tmp_path / "relay.duckdb"),
+            "storage_root": str(tmp_path / "storage"),
+            **TINY,
         }
         with temporary_settings(updates={PREFECT_API_URL: api}):
             parent = run_deployment(
-                "continual/continual", parameters={"params": params}, timeout=0,
-                as_subflow=False,
+                "continual/continual", parameters=params, timeout=0, as_subflow=False,
             )
             with get_client(sync_client=True) as client:
                 parent = _wait_final(client, parent.id, workers, tmp_path)

@@ -8,21 +8,21 @@ re-run (same metrics as the uninterrupted run).
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import polars as pl
 import pytest
 
-from flows.params import BackfillParams, Budgets, ContinualParams, IngestParams
+from models.configs import DistillConfig, MVAEConfig, TrainingConfig
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
-TINY = Budgets(
-    n_fake_users=8, gamma=5, distill_steps=2, distill_patience=2, distill_eval_every=1,
-    mvae_epochs=1, mvae_batch_size=64, seed=0,
-)
+TINY = {
+    "distill": DistillConfig(n_fake_users=8, gamma=5, steps=2, patience=2, eval_every=1),
+    "training": TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64), exemplars_per_period=8),
+    "seed": 0,
+}
 STRATEGIES = ["individual", "joint", "distill_cf", "ader"]
 SOME = ["individual", "distill_cf"]  # strategies are independent: a subset gives the same numbers
 N_PERIODS = 3
@@ -34,47 +34,41 @@ class Killed(RuntimeError):
     """Stands for the process dying in the middle of a period."""
 
 
-@contextmanager
-def _catalog(folder: Path) -> Iterator[None]:
-    """Point the flows at a catalog + storage root in ``folder`` for the block."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RELAY_DB", str(folder / "relay.duckdb"))
-        mp.setenv("RELAY_STORAGE_ROOT", str(folder / "storage"))
-        yield
+@dataclass(frozen=True)
+class Place:
+    """A catalog and a storage root of their own: the two path parameters of every flow."""
+
+    folder: Path
+
+    @property
+    def paths(self) -> dict[str, str]:
+        return {"db": str(self.folder / "relay.duckdb"), "storage_root": str(self.folder / "storage")}
 
 
-def _metrics(dataset: str) -> pl.DataFrame:
-    from relay.config import get_settings
+def _metrics(place: Place, dataset: str) -> pl.DataFrame:
     from tasks.catalog import metrics_frame
 
-    return metrics_frame(str(get_settings().db), dataset=dataset).sort(KEY).drop("run_id")
+    return metrics_frame(place.paths["db"], dataset=dataset).sort(KEY).drop("run_id")
 
 
-def _ingest(csv: Path, dataset: str) -> list[int]:
+def _ingest(place: Place, csv: Path, dataset: str) -> list[int]:
     from flows.ingest import ingest_flow
 
-    return ingest_flow(IngestParams(dataset=dataset, data=[str(csv)], policy=POLICY))
+    return ingest_flow(dataset=dataset, data=[str(csv)], policy=POLICY, db=place.paths["db"])
 
 
-def _backfill(dataset: str, *, start: int = 0, strategies=SOME, force: bool = False):
-    from flows.backfill import backfill_flow
-
-    return backfill_flow(
-        BackfillParams(
-            dataset=dataset, start=start, end=N_PERIODS - 1, strategies=strategies, force=force,
-            budgets=TINY,
-        )
-    )
-
-
-def _continual(csv: Path, dataset: str):
+def _backfill(place: Place, dataset: str, *, start: int = 0, strategies=SOME, force: bool = False):
     from flows.continual import continual_flow
 
-    return continual_flow(
-        ContinualParams(
-            dataset=dataset, data=[str(csv)], policy=POLICY, strategies=STRATEGIES, budgets=TINY
-        )
-    )
+    return continual_flow(dataset=dataset, start=start, end=N_PERIODS - 1, strategies=strategies, force=force,
+                          **TINY, **place.paths)
+
+
+def _continual(place: Place, csv: Path, dataset: str, strategies=STRATEGIES):
+    from flows.continual import continual_flow
+
+    return continual_flow(dataset=dataset, data=[str(csv)], policy=POLICY, strategies=strategies, **TINY,
+                          **place.paths)
 
 
 def _subset(reference: dict, strategies: list[str]) -> pl.DataFrame:
@@ -84,10 +78,10 @@ def _subset(reference: dict, strategies: list[str]) -> pl.DataFrame:
 @pytest.fixture
 def model_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Count calls into the model code (distillation and strategy training)."""
-    from models import distill_cf, replay
+    from models import distill_cf, strategies
 
     calls = {"distill": 0, "train": 0}
-    distill_rows, train_strategy = distill_cf.distill_rows, replay.train_strategy
+    distill_rows, train_strategy = distill_cf.distill_rows, strategies.train_strategy
 
     def counting_distill(*args, **kwargs):
         calls["distill"] += 1
@@ -98,17 +92,16 @@ def model_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         return train_strategy(*args, **kwargs)
 
     monkeypatch.setattr(distill_cf, "distill_rows", counting_distill)
-    monkeypatch.setattr(replay, "train_strategy", counting_train)
+    monkeypatch.setattr(strategies, "train_strategy", counting_train)
     return calls
 
 
 @pytest.fixture(scope="module")
 def reference(prefect_harness, synthetic_csv, tmp_path_factory) -> dict:
     """An uninterrupted continual run over every period; its outcomes and metrics."""
-    with _catalog(tmp_path_factory.mktemp("reference")):
-        outcomes = _continual(synthetic_csv, "ref")
-        return {"outcomes": outcomes, "metrics": _metrics("ref"), "again": _continual(
-            synthetic_csv, "ref")}
+    place = Place(tmp_path_factory.mktemp("reference"))
+    outcomes = _continual(place, synthetic_csv, "ref")
+    return {"outcomes": outcomes, "metrics": _metrics(place, "ref"), "again": _continual(place, synthetic_csv, "ref")}
 
 
 def test_continual_flow_processes_every_finished_period(reference) -> None:
@@ -138,49 +131,81 @@ def test_continual_flow_processes_every_finished_period(reference) -> None:
 def test_backfill_twice_does_no_model_work(
     reference, synthetic_csv, tmp_path, model_calls
 ) -> None:
-    with _catalog(tmp_path):
-        assert _ingest(synthetic_csv, "ref") == list(range(N_PERIODS))
-        first = _backfill("ref")
-        assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
-        assert sum(len(o.evaluated) for o in first) == (N_PERIODS - 1) * len(SOME)
+    place = Place(tmp_path)
+    assert _ingest(place, synthetic_csv, "ref") == list(range(N_PERIODS))
+    first = _backfill(place, "ref")
+    assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
+    assert sum(len(o.evaluated) for o in first) == (N_PERIODS - 1) * len(SOME)
 
-        second = _backfill("ref")
-        assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
-        assert all(not (o.summary_metas or o.train_metas or o.evaluated) for o in second)
-        metrics = _metrics("ref")
-        assert metrics.group_by(KEY).len()["len"].max() == 1
-        assert metrics.equals(_subset(reference, SOME))  # backfill == continual, same seeds
+    second = _backfill(place, "ref")
+    assert model_calls == {"distill": N_PERIODS, "train": N_PERIODS * len(SOME)}
+    assert all(not (o.summary_metas or o.train_metas or o.evaluated) for o in second)
+    metrics = _metrics(place, "ref")
+    assert metrics.group_by(KEY).len()["len"].max() == 1
+    assert metrics.equals(_subset(reference, SOME))  # backfill == continual, same seeds
 
-        _backfill("ref", start=1, strategies=["individual"], force=True)
-        assert model_calls["train"] == N_PERIODS * len(SOME) + N_PERIODS - 1
-        forced = _metrics("ref")
-        assert forced.group_by(KEY).len()["len"].max() == 1
-        assert forced.equals(_subset(reference, SOME))
+    _backfill(place, "ref", start=1, strategies=["individual"], force=True)
+    assert model_calls["train"] == N_PERIODS * len(SOME) + N_PERIODS - 1
+    forced = _metrics(place, "ref")
+    assert forced.group_by(KEY).len()["len"].max() == 1
+    assert forced.equals(_subset(reference, SOME))
 
 
 def test_killed_backfill_resumes_to_the_same_metrics(
     reference, synthetic_csv, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from models import replay
+    from models import strategies
 
-    real_train = replay.train_strategy
+    real_train = strategies.train_strategy
     calls: list[str] = []
 
-    def dies_in_period_1(strategy, **kwargs):
-        calls.append(strategy)
+    def dies_in_period_1(strategy, *args, **kwargs):
+        calls.append(strategy.name)
         if len(calls) == len(SOME) + 2:  # period 1, after its first strategy
             raise Killed("killed mid-period")
-        return real_train(strategy, **kwargs)
+        return real_train(strategy, *args, **kwargs)
 
-    with _catalog(tmp_path):
-        _ingest(synthetic_csv, "ref")
-        monkeypatch.setattr(replay, "train_strategy", dies_in_period_1)
-        with pytest.raises(Killed):
-            _backfill("ref")
-        partial = _metrics("ref")
-        assert set(partial["evaluated_on"].unique()) == {1}
+    place = Place(tmp_path)
+    _ingest(place, synthetic_csv, "ref")
+    monkeypatch.setattr(strategies, "train_strategy", dies_in_period_1)
+    with pytest.raises(Killed):
+        _backfill(place, "ref")
+    partial = _metrics(place, "ref")
+    assert set(partial["evaluated_on"].unique()) == {1}
 
-        monkeypatch.setattr(replay, "train_strategy", real_train)
-        outcomes = _backfill("ref")
-        assert [len(o.train_metas) for o in outcomes] == [0, len(SOME) - 1, len(SOME)]
-        assert _metrics("ref").equals(_subset(reference, SOME))
+    monkeypatch.setattr(strategies, "train_strategy", real_train)
+    outcomes = _backfill(place, "ref")
+    assert [len(o.train_metas) for o in outcomes] == [0, len(SOME) - 1, len(SOME)]
+    assert _metrics(place, "ref").equals(_subset(reference, SOME))
+
+
+def test_a_strategy_added_through_the_registry_alone_runs_through_the_flows(
+    synthetic_csv, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A toy strategy (replays the previous period's rows only, cold start) needs one registry
+    entry: the flows, the catalog export and the state files pick up what it declares."""
+    import numpy as np
+
+    from models import strategies
+
+    class LastPeriod(strategies.Strategy):
+        name = "last_period"
+        needs = frozenset({strategies.Source.HISTORY})
+        warm_start = False
+
+        def replayed(self, data, previous):
+            if data.history is None:
+                return None
+            return data.history[-min(data.history.shape[0], 10):]
+
+    monkeypatch.setitem(strategies.STRATEGIES, "last_period", LastPeriod())
+    place = Place(tmp_path)
+    outcomes = _continual(place, synthetic_csv, "toy", strategies=["last_period", "individual"])
+    assert [len(o.train_metas) for o in outcomes] == [2] * N_PERIODS
+    metrics = _metrics(place, "toy")
+    assert set(metrics["strategy"].unique()) == {"last_period", "individual"}
+    from storage.arrays import read_json
+
+    metas = [read_json(m) for o in outcomes for m in o.train_metas if "last_period" in m]
+    assert [m["rows_replayed"] for m in metas] == [0, 10, 10]
+    assert np.isfinite(metrics["value"].to_numpy()).all()

@@ -22,15 +22,17 @@ pytestmark = pytest.mark.e2e
 
 DRIVER = """
 import sys
-from flows.backfill import backfill_flow
+from flows.continual import continual_flow
 from flows.ingest import ingest_flow
-from flows.params import BackfillParams, Budgets, IngestParams
+from models.configs import DistillConfig, MVAEConfig, TrainingConfig
 
-tiny = Budgets(n_fake_users=8, gamma=5, distill_steps=2, distill_patience=2, distill_eval_every=1,
-               mvae_epochs=1, mvae_batch_size=64, seed=0)
-ingest_flow(IngestParams(dataset="syn", data=[sys.argv[1]], policy="equal-count:3"))
-backfill_flow(BackfillParams(dataset="syn", start=0, end=2, strategies=["individual", "ader"],
-                             budgets=tiny))
+csv, folder = sys.argv[1:]
+paths = {"db": f"{folder}/relay.duckdb", "storage_root": f"{folder}/storage"}
+ingest_flow(dataset="syn", data=[csv], policy="equal-count:3", db=paths["db"])
+continual_flow(dataset="syn", start=0, end=2, strategies=["individual", "ader"],
+               distill=DistillConfig(n_fake_users=8, gamma=5, steps=2, patience=2, eval_every=1),
+               training=TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64), exemplars_per_period=8),
+               seed=0, **paths)
 """
 KEY = ["strategy", "trained_through", "evaluated_on", "metric", "k"]
 
@@ -38,14 +40,12 @@ KEY = ["strategy", "trained_through", "evaluated_on", "metric", "k"]
 def _start(folder: Path, csv: Path) -> subprocess.Popen:
     env = {
         **os.environ,
-        "RELAY_DB": str(folder / "relay.duckdb"),
-        "RELAY_STORAGE_ROOT": str(folder / "storage"),
         "PREFECT_HOME": str(folder / "prefect"),
         "PREFECT_API_URL": "",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
     return subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(csv)], env=env, start_new_session=True,
+        [sys.executable, "-c", DRIVER, str(csv), str(folder)], env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=(folder / "log.txt").open("ab"),
     )
 

@@ -1,4 +1,4 @@
-"""Golden hand-computed cases for models.metrics (DESIGN.md §5)."""
+"""Golden hand-computed cases for models.metrics (docs/architecture.md §5)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.metrics import MetricAccumulator, evaluate, pooled_auc, propensity_weights, top_k
+from models.metrics import (MetricAccumulator, evaluate, metric_key, parse_metric_key, pooled_auc,
+                            propensity_weights, ranking_metrics, top_k)
 
 L2_3 = 1.0 / math.log2(3)
 L2_6 = 1.0 / math.log2(6)
@@ -92,7 +93,7 @@ def test_skips_users_without_targets_and_rejects_nan() -> None:
 
 
 def _reference(scores: np.ndarray, targets: sp.csr_matrix, k: int, counts: np.ndarray) -> dict[str, float]:
-    """Loop-per-user reference straight from DESIGN.md §5 (stable sort on -score)."""
+    """Loop-per-user reference straight from docs/architecture.md §5 (stable sort on -score)."""
     w = propensity_weights(counts)
     sums = {"hr": 0.0, "ndcg": 0.0, "psp": 0.0, "hit": 0.0}
     users = 0
@@ -136,3 +137,35 @@ def test_pooled_auc_equals_the_rank_sum_statistic() -> None:
     ranks = scipy.stats.rankdata(np.concatenate([pos, neg]))
     u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
     assert pooled_auc(pos, neg) == pytest.approx(u / (len(pos) * len(neg)), rel=1e-12)
+
+
+def test_cutoff_beyond_the_catalogue_ranks_every_item() -> None:
+    """A catalogue of 6 items with k = 10 and 100: every item is ranked, nothing fails."""
+    scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [0.1, 0.2, 0.3, 0.4, 0.5, -np.inf]])
+    targets = _targets([[1, 4], [5, 0]], 6)
+    out = evaluate(scores, targets, ks=(10, 100), item_counts=np.arange(1, 7))
+    assert out["hr@10"] == pytest.approx(75.0)  # user 0: both found; user 1: item 5 is excluded
+    assert out["hr@100"] == out["hr@10"]
+    assert out["ndcg@10"] == pytest.approx(100 * ((L2_3 + L2_6) + L2_6) / (1 + L2_3) / 2)  # item 0 at rank 4
+    assert 0 < out["psp@10"] <= 100
+
+
+def test_ranking_metrics_equal_the_full_evaluation() -> None:
+    rng = np.random.default_rng(4)
+    scores = rng.random((40, 30))
+    targets = sp.csr_matrix((rng.random((40, 30)) < 0.1).astype(np.float32))
+    full = evaluate(scores, targets, ks=(5, 10))
+    cheap = ranking_metrics(scores, targets, ("ndcg@10", "hr@5"))
+    assert cheap == pytest.approx({"ndcg@10": full["ndcg@10"], "hr@5": full["hr@5"]})
+    assert ranking_metrics(scores, sp.csr_matrix((40, 30)), ("ndcg@10",)) == {"ndcg@10": 0.0}
+    with pytest.raises(ValueError, match="psp@10"):
+        ranking_metrics(scores, targets, ("psp@10",))
+
+
+def test_metric_keys_round_trip() -> None:
+    assert metric_key("psp", 100) == "psp@100" and metric_key("auc") == "auc"
+    assert parse_metric_key("psp@100") == ("psp", 100)
+    assert parse_metric_key("user_auc") == ("user_auc", 0)
+    for bad in ("ndcg@", "@10", "ndcg@x"):
+        with pytest.raises(ValueError, match="metric key"):
+            parse_metric_key(bad)

@@ -1,4 +1,4 @@
-"""models.splits.paper_split and storage.paper_splits.read_paper_split."""
+"""Per-row hold-outs (models.splits), the test helper paper_split, storage.paper_splits.read_paper_split."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from models.splits import hold_out_items, paper_split
+from helpers import paper_split
+from models.splits import hold_out_items, holdout_fold
 from storage.paper_splits import read_paper_split
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -88,3 +89,21 @@ def test_hold_out_items_partitions_rows_with_the_count_rule() -> None:
     assert np.diff(held.indptr).tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="row 2 has 1 items"):
         hold_out_items(rows, np.array([2]), fraction=0.5, rng=np.random.default_rng(0))
+
+
+def test_holdout_fold_is_a_partition_of_picked_rows() -> None:
+    rng = np.random.default_rng(0)
+    rows = sp.csr_matrix((rng.random((200, 60)) < 0.15).astype(np.float32))
+    eligible = np.arange(rows.shape[0]) < 100
+    n_eligible = int((np.diff(rows.indptr)[:100] >= 2).sum())
+    train, context, targets = holdout_fold(rows, row_fraction=0.2, item_fraction=0.2, seed=0, eligible=eligible)
+    assert context.shape[0] == targets.shape[0] == round(0.2 * n_eligible)
+    assert train.nnz + targets.nnz == rows.nnz
+    assert context.multiply(targets).nnz == 0
+    assert (np.diff(targets.indptr) >= 1).all()
+    _, every, _ = holdout_fold(rows, item_fraction=0.2, seed=0, eligible=eligible)
+    assert every.shape[0] == n_eligible  # row_fraction 1: every eligible row
+    with pytest.raises(ValueError, match="row_fraction"):
+        holdout_fold(rows, row_fraction=0.0, item_fraction=0.2, seed=0)
+    with pytest.raises(ValueError, match="no eligible row"):
+        holdout_fold(rows, item_fraction=0.2, seed=0, eligible=np.zeros(200, dtype=bool))

@@ -96,7 +96,7 @@ def test_policy_change_needs_reset_and_reset_drops_dependents(
     periods.cut_periods(con, dataset="d", policy="calendar:day")
     add(con, tmp_path / "late.csv", [("c", "x", MONDAY)])
     results.write_metrics(con, dataset="d", strategy="joint", trained_through=0, evaluated_on=1,
-                          values={"ndcg@10": 1.0}, run_id="r")
+                          values=[("ndcg", 10, 1.0)], run_id="r")
     summaries.write_summary(con, dataset="d", period=0, run_id="r", summary=sp.csr_matrix(np.ones((1, 2))),
                             params={}, seed=0, loss=0.0, density=1.0, seconds=1.0)
     with pytest.raises(PeriodPolicyError, match=r"has 1 finished periods.*1 metrics.*pass --reset"):

@@ -1,4 +1,4 @@
-"""Task-level tests: file hand-off format, report helpers, keys, parameters, CLI report."""
+"""Task-level tests: array file format, report helpers, keys, flow parameters, CLI report."""
 
 from __future__ import annotations
 
@@ -6,28 +6,27 @@ import numpy as np
 import polars as pl
 import pytest
 import scipy.sparse as sp
-from pydantic import ValidationError
 
-from flows.params import BackfillParams, Budgets, ContinualParams
-from tasks.artifacts import artifact_key
-from tasks.files import content_key, csr_arrays, csr_from, read_arrays, write_arrays
+from storage.arrays import content_key, read_arrays, write_arrays
+from tasks.progress import artifact_key
 from tasks.report import long_table, pivot_metric, plot_metric
 
 
 def test_array_files_round_trip_and_hash_by_content(tmp_path) -> None:
     m = sp.random(7, 11, density=0.3, format="csr", random_state=0, dtype=np.float32)
-    arrays = csr_arrays(m, prefix="rows") | {"item_mask": np.arange(11) % 2 == 0}
+    arrays = {"rows": m, "item_mask": np.arange(11) % 2 == 0, "name": np.asarray("ader"), "step": np.asarray(3)}
     sha1 = write_arrays(tmp_path / "a.arrays", arrays)
     sha2 = write_arrays(tmp_path / "b.arrays", dict(reversed(list(arrays.items()))))
     assert sha1 == sha2  # same arrays, same bytes (no timestamps, sorted names)
     back = read_arrays(tmp_path / "a.arrays")
-    assert (csr_from(back, prefix="rows") != m).nnz == 0
+    assert sp.issparse(back["rows"]) and (back["rows"] != m).nnz == 0
     assert back["item_mask"].dtype == bool
     assert back["item_mask"].tolist() == arrays["item_mask"].tolist()
-    assert csr_from(back, prefix="past") is None
+    assert (str(back["name"]), back["step"].shape, int(back["step"])) == ("ader", (), 3)
+    assert "past" not in back
     m2 = m.copy()
     m2.data[0] += 1
-    assert write_arrays(tmp_path / "c.arrays", csr_arrays(m2, prefix="rows")) != sha1
+    assert write_arrays(tmp_path / "c.arrays", {"rows": m2}) != sha1
 
 
 def test_content_key_is_stable_and_sensitive() -> None:
@@ -59,7 +58,7 @@ def _metrics() -> pl.DataFrame:
 def test_report_tables() -> None:
     pivot = pivot_metric(_metrics(), metric="ndcg", k=10)
     assert pivot.columns == ["strategy", "p1", "p2", "p3", "mean"]
-    assert pivot.filter(pl.col("strategy") == "joint")["mean"].item() == pytest.approx(21.0)
+    assert dict(pivot.select("strategy", "mean").rows())["joint"] == pytest.approx(21.0)
     long = long_table(_metrics())
     assert long.height == 6 and {"ndcg@10", "hr@100", "auc"} <= set(long.columns)
 
@@ -68,16 +67,24 @@ def test_plot_is_a_png() -> None:
     assert plot_metric(_metrics(), metric="ndcg", k=10)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_parameters_are_bounded() -> None:
-    with pytest.raises(ValidationError, match="end"):
-        BackfillParams(dataset="d", start=3, end=2)
-    with pytest.raises(ValidationError):
-        ContinualParams(dataset="d", strategies=["bogus"])
-    with pytest.raises(ValidationError):
-        ContinualParams(dataset="bad name!")
-    with pytest.raises(ValidationError):
-        Budgets(distill_steps=0)
-    assert Budgets(n_fake_users=30).replay_kwargs()["exemplar_budget"] == 30
+def test_flow_parameters_are_validated() -> None:
+    from prefect.exceptions import ParameterTypeError
+
+    from flows.continual import continual_flow
+
+    with pytest.raises(ParameterTypeError, match="strategy must be one of"):
+        continual_flow.validate_parameters({"dataset": "d", "strategies": ["bogus"]})
+    with pytest.raises(ParameterTypeError, match="dataset name"):
+        continual_flow.validate_parameters({"dataset": "bad name!"})
+    with pytest.raises(ParameterTypeError, match="dataset name"):
+        continual_flow.validate_parameters({"dataset": ".."})
+    with pytest.raises(ParameterTypeError, match="steps"):
+        continual_flow.validate_parameters({"dataset": "d", "distill": {"steps": 0}})
+    # one field of a config group overrides that field and keeps the other defaults
+    params = continual_flow.validate_parameters({"dataset": "d", "start": 0, "end": 1,
+                                                 "training": {"mvae": {"epochs": 5}}})
+    assert params["training"].mvae.epochs == 5 and params["training"].mvae.lr == 3e-3
+    assert params["distill"].n_fake_users == 20 and params["gpu_pool"] is None
 
 
 def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> None:
@@ -87,14 +94,12 @@ def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> Non
     from storage import catalog, results
 
     db = tmp_path / "relay.duckdb"
-    monkeypatch.setenv("RELAY_DB", str(db))  # restored after the test (the CLI sets it too)
-    monkeypatch.setenv("RELAY_STORAGE_ROOT", str(tmp_path / "storage"))
     con = catalog.connect(db)
     for s, base in (("joint", 20.0), ("individual", 10.0)):
         for t in range(2):
             results.write_metrics(
                 con, dataset="d", strategy=s, trained_through=t, evaluated_on=t + 1,
-                values={"ndcg@10": base + t, "hr@100": 2 * base, "auc": 0.9}, run_id="r",
+                values=[("ndcg", 10, base + t), ("hr", 100, 2 * base), ("auc", 0, 0.9)], run_id="r",
             )
     con.close()
     out = tmp_path / "plot.png"
@@ -111,7 +116,7 @@ def test_progress_reporter_moves_its_artifact(prefect_harness) -> None:
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from tasks.artifacts import ProgressReporter
+    from tasks.progress import ProgressReporter
 
     def latest() -> float:
         with get_client(sync_client=True) as client:

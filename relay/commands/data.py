@@ -17,13 +17,11 @@ import duckdb
 import polars as pl
 import typer
 
-from relay.config import get_settings
 from storage import catalog, ingest, periods, readers
 from storage.errors import StorageError
+from storage.layout import DEFAULT_DB
 
-DbOption = Annotated[
-    Path | None, typer.Option("--db", help="DuckDB catalog file (default: RELAY_DB or ./relay.duckdb)")
-]
+DbOption = Annotated[Path, typer.Option("--db", envvar="RELAY_DB", help="DuckDB catalog file")]
 DatasetOption = Annotated[str, typer.Option("--dataset", help="Dataset name")]
 
 
@@ -58,7 +56,7 @@ def ingest_command(
     columns: Annotated[
         str | None, typer.Option("--columns", help="Column mapping, e.g. user=uid,item=iid,rating=r,ts=t")
     ] = None,
-    db: DbOption = None,
+    db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Ingest an interaction file: good rows land once, bad rows go to rejected_rows."""
     mapping = parse_columns(columns)
@@ -83,7 +81,7 @@ def periods_command(
         str | None, typer.Option("--policy", help="equal-count:N or calendar:day|week|month[,grace=2d]")
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Drop finished periods to change policy")] = False,
-    db: DbOption = None,
+    db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Cut (or refresh) the dataset's periods and print the period table."""
     with _catalog(db) as con:
@@ -104,7 +102,7 @@ def periods_command(
 def stats_command(
     dataset: DatasetOption,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
-    db: DbOption = None,
+    db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Print counts of interactions, users, items, rejected and late rows, and the period table."""
     with _catalog(db, read_only=True) as con:
@@ -157,11 +155,10 @@ def _counts(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, Any]:
 
 
 @contextmanager
-def _catalog(db: Path | None, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def _catalog(db: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the catalog; turn the errors a user can fix into one stderr line and exit code 2."""
-    target = db if db is not None else get_settings().db
     try:
-        con = catalog.connect(target, read_only=read_only)
+        con = catalog.connect(db, read_only=read_only)
     except (StorageError, FileNotFoundError, duckdb.Error) as error:
         _fail(str(error))
     try:

@@ -1,13 +1,14 @@
-"""Pipeline commands: ``relay run``, ``relay backfill``, ``relay report``, ``relay deploy``.
+"""Pipeline commands: ``relay run`` (alias ``relay backfill``), ``relay report``, ``relay deploy``.
 
-``run`` and ``backfill`` call the flows in this process. With no ``PREFECT_API_URL`` configured,
+``run`` calls the continual flow in this process. With no ``PREFECT_API_URL`` configured,
 Prefect starts a temporary local server for the run (ephemeral mode), so nothing needs to be set
-up first; with a server configured, the runs show up in its UI.
+up first; with a server configured, the runs show up in its UI. Option defaults are the model
+configurations' own defaults; ``RELAY_DB`` and ``RELAY_STORAGE_ROOT`` set the two paths.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import subprocess
 import sys
 import time
@@ -16,128 +17,99 @@ from typing import Annotated, Optional
 
 import typer
 
+from models.configs import Device, DistillConfig, TrainingConfig
+from storage.layout import DEFAULT_DB, DEFAULT_STORAGE_ROOT
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO_ROOT / "deployments" / "prefect.yaml"
 POOLS = ("cpu", "gpu")
 GPU_TAG_LIMIT = 1
+DISTILL, TRAINING = DistillConfig(), TrainingConfig()
 
-DbOpt = Annotated[Optional[Path], typer.Option("--db", help="DuckDB catalog (default: RELAY_DB)")]
+DbOpt = Annotated[Path, typer.Option("--db", envvar="RELAY_DB", help="DuckDB catalog file")]
 RootOpt = Annotated[
-    Optional[Path],
-    typer.Option("--storage-root", help="Files folder (default: RELAY_STORAGE_ROOT)"),
+    Path, typer.Option("--storage-root", envvar="RELAY_STORAGE_ROOT", help="Folder for inputs, summaries, states")
 ]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name")]
 StrategiesOpt = Annotated[
-    str, typer.Option("--strategies", help="Comma-separated: individual,joint,distill_cf,ader")
+    str, typer.Option("--strategies", help="Comma-separated strategies (individual, joint, distill_cf, ader, …); "
+                                           "empty: every registered one")
 ]
-StepsOpt = Annotated[
-    Optional[int], typer.Option("--distill-steps", help="Distill-CF steps per period [30]")
-]
+StepsOpt = Annotated[int, typer.Option("--distill-steps", min=1, help="Distill-CF steps per period (max; early-stopped)")]
 FakeOpt = Annotated[
-    Optional[int], typer.Option("--fake-users", help="μ: summary rows (and ADER exemplars) [20]")
+    int, typer.Option("--fake-users", min=1, help="μ: summary rows per period, also ADER's exemplars per period")
 ]
-EpochsOpt = Annotated[Optional[int], typer.Option("--epochs", help="MVAE epochs per period [10]")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random step")]
+EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="MVAE epochs per period (max; early-stopped)")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random step")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="Where the models run")]
 
 
-def _use_settings(db: Path | None, storage_root: Path | None) -> None:
-    """Point the flows (which read ``relay.config.get_settings()``) at the given catalog/folder."""
-    if db is not None:
-        os.environ["RELAY_DB"] = str(db)
-    if storage_root is not None:
-        os.environ["RELAY_STORAGE_ROOT"] = str(storage_root)
+def _configs(*, distill_steps: int, fake_users: int, epochs: int, device: str) -> dict:
+    """The flows' ``distill`` and ``training`` parameters: the configs' defaults with these options."""
+    distill = dataclasses.replace(DISTILL, steps=distill_steps, n_fake_users=fake_users, device=device)
+    mvae = dataclasses.replace(TRAINING.mvae, epochs=epochs, device=device)
+    return {"distill": distill,
+            "training": dataclasses.replace(TRAINING, mvae=mvae, exemplars_per_period=fake_users)}
 
 
-def _budgets(distill_steps: int | None, fake_users: int | None, epochs: int | None, seed: int):
-    """Budgets with the given overrides (None keeps :class:`flows.params.Budgets` defaults)."""
-    from flows.params import Budgets
-
-    given = {"distill_steps": distill_steps, "n_fake_users": fake_users, "mvae_epochs": epochs}
-    return Budgets(seed=seed, **{k: v for k, v in given.items() if v is not None})
+def _strategies(text: str) -> list[str] | None:
+    return [s.strip() for s in text.split(",") if s.strip()] or None
 
 
 def run(
     dataset: DatasetOpt,
     data: Annotated[list[Path], typer.Option("--data", help="File or folder to ingest first")] = [],
-    policy: Annotated[str, typer.Option("--policy", help="Period policy")] = "equal-count:17",
-    strategies: StrategiesOpt = "individual,joint,distill_cf,ader",
-    distill_steps: StepsOpt = None,
-    fake_users: FakeOpt = None,
-    epochs: EpochsOpt = None,
+    policy: Annotated[
+        Optional[str], typer.Option("--policy", help="Period policy (default: the dataset's current one)")
+    ] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Allow a policy change that drops results")] = False,
+    start: Annotated[
+        Optional[int], typer.Option("--from", min=0, help="First period to (re)process (default: all missing work)")
+    ] = None,
+    end: Annotated[Optional[int], typer.Option("--to", min=0, help="Last period (default: the last finished)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo recorded work")] = False,
+    strategies: StrategiesOpt = "",
+    distill_steps: StepsOpt = DISTILL.steps,
+    fake_users: FakeOpt = DISTILL.n_fake_users,
+    epochs: EpochsOpt = TRAINING.mvae.epochs,
     seed: SeedOpt = 0,
-    db: DbOpt = None,
-    storage_root: RootOpt = None,
+    device: DeviceOpt = DISTILL.device,
+    db: DbOpt = Path(DEFAULT_DB),
+    storage_root: RootOpt = Path(DEFAULT_STORAGE_ROOT),
 ) -> None:
-    """Run the continual flow in this process, then print the report and write the plot."""
-    _use_settings(db, storage_root)
+    """Run the continual flow in this process (every finished period whose work is missing, or
+    periods --from..--to), then print the report and write the plot. ``backfill`` is the same."""
     from flows.continual import continual_flow
-    from flows.params import ContinualParams
 
     started = time.perf_counter()
-    continual_flow(
-        ContinualParams(
-            dataset=dataset,
-            data=[str(p) for p in data],
-            policy=policy,
-            strategies=strategies.split(","),
-            budgets=_budgets(distill_steps, fake_users, epochs, seed),
-        )
-    )
-    typer.echo(f"continual flow finished in {time.perf_counter() - started:.1f} s")
-    report(dataset=dataset, db=None, storage_root=None, out=None)
-
-
-def backfill(
-    dataset: DatasetOpt,
-    start: Annotated[int, typer.Option("--from", help="First period (inclusive)")],
-    end: Annotated[int, typer.Option("--to", help="Last period (inclusive)")],
-    force: Annotated[bool, typer.Option("--force", help="Redo recorded work")] = False,
-    strategies: StrategiesOpt = "individual,joint,distill_cf,ader",
-    distill_steps: StepsOpt = None,
-    fake_users: FakeOpt = None,
-    epochs: EpochsOpt = None,
-    seed: SeedOpt = 0,
-    db: DbOpt = None,
-    storage_root: RootOpt = None,
-) -> None:
-    """Re-run periods FROM..TO in order, skipping recorded work unless --force."""
-    _use_settings(db, storage_root)
-    from flows.backfill import backfill_flow
-    from flows.params import BackfillParams
-
-    outcomes = backfill_flow(
-        BackfillParams(
-            dataset=dataset,
-            start=start,
-            end=end,
-            strategies=strategies.split(","),
-            force=force,
-            budgets=_budgets(distill_steps, fake_users, epochs, seed),
-        )
+    outcomes = continual_flow(
+        dataset=dataset, data=[str(p) for p in data], policy=policy, reset=reset, start=start, end=end, force=force,
+        strategies=_strategies(strategies), seed=seed, db=str(db), storage_root=str(storage_root),
+        **_configs(distill_steps=distill_steps, fake_users=fake_users, epochs=epochs, device=device),
     )
     for o in outcomes:
         typer.echo(
             f"period {o.period}: {len(o.summary_metas)} summaries, {len(o.train_metas)} models, "
             f"{len(o.evaluated)} evaluations"
         )
+    typer.echo(f"continual flow finished in {time.perf_counter() - started:.1f} s")
+    report(dataset=dataset, db=db, storage_root=storage_root, out=None)
 
 
 def report(
     dataset: DatasetOpt,
-    db: DbOpt = None,
-    storage_root: RootOpt = None,
+    db: DbOpt = Path(DEFAULT_DB),
+    storage_root: RootOpt = Path(DEFAULT_STORAGE_ROOT),
     out: Annotated[Optional[Path], typer.Option("--out", help="Plot file (PNG)")] = None,
 ) -> None:
     """Print the per-period nDCG@10 table and the means of every metric; write the plot."""
-    _use_settings(db, storage_root)
     import polars as pl
 
-    from relay.config import get_settings
+    from storage.layout import Layout
     from tasks.catalog import metrics_frame
     from tasks.report import long_table, pivot_metric, plot_metric
 
-    settings = get_settings()
-    metrics = metrics_frame(str(settings.db), dataset=dataset)
+    metrics = metrics_frame(str(db), dataset=dataset)
     if metrics.is_empty():
         raise typer.BadParameter(
             f"no metrics recorded for dataset {dataset!r}", param_hint="--dataset"
@@ -148,7 +120,7 @@ def report(
         means = long_table(metrics).drop("trained_through", "evaluated_on").group_by("strategy")
         typer.echo("Mean over evaluated periods:")
         typer.echo(means.mean().sort("strategy"))
-    out = out or Path(settings.storage_root) / dataset / "report" / "ndcg-10.png"
+    out = out or Layout(storage_root, dataset).report("ndcg-10.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(plot_metric(metrics, metric="ndcg", k=10))
     typer.echo(f"plot written to {out}")
@@ -194,6 +166,8 @@ def ensure_pools_and_limits() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add the pipeline commands to ``app``."""
-    for command in (run, backfill, report, deploy):
+    """Add the pipeline commands to ``app`` (``backfill`` is ``run``, read as a period range)."""
+    for command in (run, report, deploy):
         app.command(name=command.__name__)(command)
+    app.command(name="backfill", help="Re-run periods --from..--to in order (--force redoes recorded work); "
+                                      "the same command as run.")(run)
