@@ -20,19 +20,29 @@ def ingest_flow(
 
     Args:
         dataset: the dataset the rows belong to.
-        data: files or folders (their .csv/.tsv/.parquet/.dat/.inter files); a file already
-            ingested (same SHA-256) is skipped.
-        policy: period policy, 'equal-count:N' or 'calendar:day|week|month[,grace=2d]'; empty
-            keeps the dataset's current one.
+        data: files or folders (their .csv/.tsv/.parquet/.dat/.inter files, text ones possibly
+            .gz/.zst); a file already ingested (same SHA-256) is skipped. A file found in a folder
+            that cannot be ingested at all (e.g. header only) is skipped with its reason; a file
+            named itself must be ingestible.
+        policy: period policy, 'equal-count:N' or 'calendar:day|week|month[,grace=2d][,horizon=90d]';
+            empty keeps the dataset's current one.
         reset: allow a policy change that drops finished periods and their results.
         db: the DuckDB catalog file.
     """
-    for path in list_data_files(data or []):
-        report = ingest_file(db, path, dataset=dataset)
+    skipped: list[str] = []
+    for file in list_data_files(data or []):
+        report = ingest_file(db, file.path, dataset=dataset, skip_unusable=file.listed)
+        if report.problem:
+            skipped.append(report.problem)
+            print(f"skipped {report.problem}")
+            continue
         print(
-            f"{path}: {'skipped (already ingested)' if report.skipped else 'ingested'}, "
-            f"{report.rows_ok} ok, {report.rows_rejected} rejected, "
-            f"{report.rows_duplicate} duplicate"
+            f"{file.path}: {'skipped (already ingested)' if report.skipped else 'ingested'}, "
+            f"{report.rows_ok} ok, {report.rows_rejected} rejected, {report.rows_duplicate} duplicate, "
+            f"{report.rows_conflicting} conflicting, {report.rows_late} late"
+            + (f", {report.rows_beyond_horizon} beyond the watermark horizon" if report.rows_beyond_horizon else "")
         )
+    if skipped:
+        print(f"{len(skipped)} file(s) could not be ingested and were skipped: {'; '.join(skipped)}")
     table = cut_periods(db, dataset=dataset, policy=policy, reset=reset)
     return sorted(int(p) for p, s in table.select("period", "status").rows() if s == "finished")

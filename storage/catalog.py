@@ -15,6 +15,7 @@ from weakref import WeakSet
 import duckdb
 
 from storage.errors import CatalogBusyError, SchemaVersionError
+from storage.readers import is_data_file
 
 _INGESTION = (
     """CREATE TABLE interactions (
@@ -82,17 +83,73 @@ _RESULTS = (
         PRIMARY KEY (dataset, strategy, trained_through, evaluated_on, metric, k))""",
 )
 
+_FIRST_SHA_OF_PATH = (
+    "(SELECT dataset, path, arg_min(sha256, ingested_at) AS sha256 FROM ingested_files GROUP BY ALL)"
+)
+_HARDENING = (
+    "ALTER TABLE interactions ADD COLUMN source_sha VARCHAR",
+    "ALTER TABLE late_rows ADD COLUMN source_sha VARCHAR",
+    f"UPDATE interactions SET source_sha = f.sha256 FROM {_FIRST_SHA_OF_PATH} f "
+    "WHERE interactions.dataset = f.dataset AND interactions.source_file = f.path",
+    f"UPDATE late_rows SET source_sha = f.sha256 FROM {_FIRST_SHA_OF_PATH} f "
+    "WHERE late_rows.dataset = f.dataset AND late_rows.source_file = f.path",
+    """CREATE TABLE rejected_rows_v5 (
+        dataset VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, source_file VARCHAR NOT NULL,
+        row_no BIGINT NOT NULL, raw VARCHAR, reason VARCHAR NOT NULL,
+        PRIMARY KEY (dataset, sha256, row_no))""",
+    "INSERT INTO rejected_rows_v5 SELECT r.dataset, coalesce(f.sha256, 'unknown'), r.source_file, r.row_no, "
+    f"r.raw, r.reason FROM rejected_rows r LEFT JOIN {_FIRST_SHA_OF_PATH} f "
+    "ON f.dataset = r.dataset AND f.path = r.source_file",
+    "DROP TABLE rejected_rows",
+    "ALTER TABLE rejected_rows_v5 RENAME TO rejected_rows",
+    """CREATE TABLE duplicate_rows (
+        dataset VARCHAR NOT NULL, sha256 VARCHAR NOT NULL, row_no BIGINT NOT NULL,
+        user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, ts BIGINT NOT NULL, rating DOUBLE,
+        kept_rating DOUBLE, conflict BOOLEAN NOT NULL,
+        PRIMARY KEY (dataset, sha256, row_no))""",
+    "ALTER TABLE ingested_files ADD COLUMN rows_conflicting BIGINT NOT NULL DEFAULT 0",
+    "ALTER TABLE ingested_files ADD COLUMN format VARCHAR",
+    "ALTER TABLE ingested_files ADD COLUMN columns VARCHAR",
+)
+
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "ingestion: interactions, rejected rows, file registry, user/item indices", _INGESTION),
     (2, "periods: policy, period table, late rows", _PERIODS),
     (3, "results: summaries, exemplars, model registry, metrics", _RESULTS),
     (4, "drop exemplars: ADER's exemplars travel in its strategy state files",
      ("DROP TABLE IF EXISTS exemplars",)),
+    (5, "hardening: rows know their file's sha256 (the first one ingested from their path, for older "
+        "rows), rejects are keyed by file content, duplicate and conflicting rows are kept, files "
+        "record their format and column mapping", _HARDENING),
 )
 """(version, description, DDL statements), applied in order."""
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _IN_TRANSACTION: WeakSet[duckdb.DuckDBPyConnection] = WeakSet()
+_DUCKDB_MAGIC = (8, b"DUCK")
+"""A DuckDB database file has ``DUCK`` at byte 8."""
+
+
+def check_catalog_path(db: str | Path) -> Path:
+    """``db`` as a catalog file path, or ``ValueError`` saying why it cannot be one.
+
+    DuckDB opens ``:memory:`` (nothing is saved) and even a CSV file (read-only, as a table)
+    without complaint, so a mistyped path would seem to work and lose every write.
+    """
+    if str(db).strip() in ("", ":memory:") or str(db).startswith(":memory:"):
+        raise ValueError(f"catalog {str(db)!r} is not a file: nothing would be saved; give a path such as relay.duckdb")
+    path = Path(db)
+    if path.is_dir():
+        raise ValueError(f"catalog {path} is a folder; give a file path such as {path / 'relay.duckdb'}")
+    if path.exists():
+        offset, magic = _DUCKDB_MAGIC
+        with path.open("rb") as handle:
+            head = handle.read(offset + len(magic))
+        if head[offset:] != magic:
+            raise ValueError(f"catalog {path} is not a DuckDB database file (a data file? ingest it instead)")
+    elif is_data_file(path):
+        raise ValueError(f"catalog {path} looks like a data file name; the catalog is a DuckDB file (relay.duckdb)")
+    return path
 
 
 def connect(db: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

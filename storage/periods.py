@@ -5,9 +5,13 @@ Policies:
 * ``equal-count:N`` — sort by (ts, user index, item index) and give the interaction of 0-based
   rank r the period ⌊r·N/total⌋: N periods whose sizes differ by at most one. All are
   ``finished`` (the research protocol); rows ingested later than the last period stay unassigned.
-* ``calendar:day|week|month[,grace=2d]`` — UTC windows (weeks start on Monday). A window with
-  interactions is a period; it is ``finished`` once the watermark (max ingested ts) exceeds its
-  end + grace. Open windows are recomputed after each ingest; finished ones never change.
+* ``calendar:day|week|month[,grace=2d][,horizon=90d]`` — UTC windows (weeks start on Monday). A
+  window with interactions is a period; it is ``finished`` once the watermark exceeds its end +
+  grace. The watermark is the latest ingested ts that is at most ``horizon`` (default 90 days)
+  past the 99th percentile of the dataset's timestamps: a lone far-future row (a typo, a clock
+  error) then cannot close every window before it; such rows stay stored and are reported
+  (:func:`watermark`). With fewer than 100 rows the percentile is the maximum, so nothing is
+  ignored. Open windows are recomputed after each ingest; finished ones never change.
 
 ``start_ts`` / ``end_ts`` are inclusive unix seconds: the first and last interaction of an
 equal-count period, the window bounds of a calendar period. Each interaction stores its period
@@ -25,8 +29,12 @@ import polars as pl
 from storage.catalog import transaction
 from storage.errors import PeriodPolicyError
 from storage.landing import land_rows
+from storage.layout import check_name
 
 _GRACE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+DEFAULT_HORIZON_S = 90 * 86_400
+"""How far past the 99th percentile of the timestamps a row may lie and still move the watermark."""
+WATERMARK_QUANTILE = 0.99
 _STEPS = {"day": "INTERVAL 1 DAY", "week": "INTERVAL 7 DAY", "month": "INTERVAL 1 MONTH"}
 _RESET_TABLES = ("summaries", "summary_runs", "models", "metrics")
 
@@ -43,20 +51,25 @@ class EqualCount:
 
 @dataclass(frozen=True)
 class Calendar:
-    """``calendar:freq[,grace=…]`` with the grace in seconds."""
+    """``calendar:freq[,grace=…][,horizon=…]`` with the grace and the horizon in seconds."""
 
     freq: str
     grace_s: int = 0
+    horizon_s: int = DEFAULT_HORIZON_S
 
     def __str__(self) -> str:
-        if not self.grace_s:
-            return f"calendar:{self.freq}"
-        unit = next(u for u in ("w", "d", "h", "m", "s") if self.grace_s % _GRACE_UNITS[u] == 0)
-        return f"calendar:{self.freq},grace={self.grace_s // _GRACE_UNITS[unit]}{unit}"
+        options = [f"grace={_duration(self.grace_s)}"] if self.grace_s else []
+        options += [f"horizon={_duration(self.horizon_s)}"] if self.horizon_s != DEFAULT_HORIZON_S else []
+        return ",".join([f"calendar:{self.freq}", *options])
+
+
+def _duration(seconds: int) -> str:
+    unit = next(u for u in ("w", "d", "h", "m", "s") if seconds % _GRACE_UNITS[u] == 0)
+    return f"{seconds // _GRACE_UNITS[unit]}{unit}"
 
 
 def parse_policy(policy: str) -> EqualCount | Calendar:
-    """Parse ``equal-count:17`` or ``calendar:week[,grace=2d]``.
+    """Parse ``equal-count:17`` or ``calendar:week[,grace=2d][,horizon=90d]``.
 
     Raises:
         PeriodPolicyError: the text matches neither form.
@@ -67,18 +80,69 @@ def parse_policy(policy: str) -> EqualCount | Calendar:
         if n < 1:
             raise PeriodPolicyError(f"policy {policy!r}: the number of periods must be >= 1")
         return EqualCount(n)
-    if m := re.fullmatch(r"calendar:(day|week|month)(?:,grace=(\d+)([smhdw]))?", text):
-        grace = int(m.group(2)) * _GRACE_UNITS[m.group(3)] if m.group(2) else 0
-        return Calendar(m.group(1), grace)
+    if m := re.fullmatch(r"calendar:(day|week|month)((?:,(?:grace|horizon)=\d+[smhdw])*)", text):
+        options = re.findall(r",(grace|horizon)=(\d+)([smhdw])", m.group(2))
+        seconds = {name: int(n) * _GRACE_UNITS[unit] for name, n, unit in options}
+        if len(seconds) == len(options) and seconds.get("horizon", 1) > 0:
+            return Calendar(m.group(1), seconds.get("grace", 0), seconds.get("horizon", DEFAULT_HORIZON_S))
     raise PeriodPolicyError(
-        f"policy {policy!r}: expected equal-count:N or calendar:day|week|month[,grace=2d]"
+        f"policy {policy!r}: expected equal-count:N or calendar:day|week|month[,grace=2d][,horizon=90d]"
     )
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A dataset's watermark: ``ts`` (None without interactions), the ``limit`` past which rows
+    do not move it (None unless the policy is a calendar), and how many stored rows lie beyond."""
+
+    ts: int | None
+    limit: int | None = None
+    beyond: int = 0
+
+
+def watermark(con: duckdb.DuckDBPyConnection, *, dataset: str) -> Watermark:
+    """The timestamp that decides which calendar windows are finished (module docstring)."""
+    text = current_policy(con, dataset=dataset)
+    policy = parse_policy(text) if text else None
+    return _watermark(con, dataset=dataset, horizon_s=policy.horizon_s if isinstance(policy, Calendar) else None)
+
+
+def rows_beyond_horizon(con: duckdb.DuckDBPyConnection, *, dataset: str, sha: str) -> int:
+    """How many stored rows of the file with SHA-256 ``sha`` lie past the watermark's limit."""
+    limit = watermark(con, dataset=dataset).limit
+    if limit is None:
+        return 0
+    return int(con.execute(
+        "SELECT count(*) FROM interactions WHERE dataset = ? AND source_sha = ? AND ts > ?", [dataset, sha, limit]
+    ).fetchall()[0][0])
+
+
+def _watermark(con: duckdb.DuckDBPyConnection, *, dataset: str, horizon_s: int | None) -> Watermark:
+    high = con.execute(
+        "SELECT quantile_disc(ts, ?), max(ts) FROM interactions WHERE dataset = ?", [WATERMARK_QUANTILE, dataset]
+    ).fetchall()[0]
+    if horizon_s is None or high[0] is None:
+        return Watermark(high[1])
+    limit = int(high[0]) + horizon_s
+    latest, beyond = con.execute(
+        "SELECT max(ts) FILTER (WHERE ts <= ?), count(*) FILTER (WHERE ts > ?) FROM interactions "
+        "WHERE dataset = ?",
+        [limit, limit, dataset],
+    ).fetchall()[0]
+    return Watermark(latest, limit, int(beyond))
 
 
 def current_policy(con: duckdb.DuckDBPyConnection, *, dataset: str) -> str | None:
     """The dataset's policy in canonical form, or None if periods were never cut."""
     row = con.execute("SELECT policy FROM period_policy WHERE dataset = ?", [dataset]).fetchall()
     return row[0][0] if row else None
+
+
+def missing_policy_message(con: duckdb.DuckDBPyConnection, *, dataset: str) -> str:
+    """What to tell a caller who gave no policy for a dataset that has none yet."""
+    if _count(con, "interactions", dataset) == 0:
+        return f"dataset {dataset!r} has no interactions: give data to ingest and a policy (e.g. equal-count:17)"
+    return f"dataset {dataset!r} has no period policy yet: give one (e.g. equal-count:17)"
 
 
 def list_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> pl.DataFrame:
@@ -131,8 +195,7 @@ def cut_periods(
     Raises:
         PeriodPolicyError: bad policy, no interactions, or a change that needs ``reset``.
     """
-    if not dataset:
-        raise PeriodPolicyError("dataset must be a non-empty name")
+    check_name(dataset)
     wanted = str(parse_policy(policy))
     with transaction(con):
         if _count(con, "interactions", dataset) == 0:
@@ -212,11 +275,11 @@ def _recut_calendar(con: duckdb.DuckDBPyConnection, *, dataset: str, policy: Cal
         "FROM interactions WHERE dataset = ? AND period IS NULL AND ts > ? GROUP BY ALL",
         [dataset, -1 if frontier is None else frontier],
     )
-    watermark = con.execute("SELECT max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchall()[0][0]
+    mark = _watermark(con, dataset=dataset, horizon_s=policy.horizon_s).ts
     con.execute(
         "INSERT INTO periods SELECT ?, ? + row_number() OVER (ORDER BY start_ts), start_ts, end_ts, n, "
         "CASE WHEN ? > end_ts + ? THEN 'finished' ELSE 'open' END FROM _relay_windows",
-        [dataset, last_period, watermark, policy.grace_s],
+        [dataset, last_period, mark, policy.grace_s],
     )
     con.execute(
         "UPDATE interactions SET period = p.period FROM periods p WHERE interactions.dataset = ? "
@@ -244,7 +307,7 @@ def _drop_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> None:
     con.execute("UPDATE interactions SET period = NULL WHERE dataset = ? AND period IS NOT NULL", [dataset])
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _relay_readmit AS SELECT l.user_id, l.item_id, l.rating, l.ts, "
-        "l.source_file, l.row_no FROM (SELECT * FROM late_rows WHERE dataset = ?) l "
+        "l.source_file, l.source_sha, l.row_no FROM (SELECT * FROM late_rows WHERE dataset = ?) l "
         "ANTI JOIN (SELECT user_id, item_id, ts FROM interactions WHERE dataset = ?) i "
         "USING (user_id, item_id, ts)",
         [dataset, dataset],

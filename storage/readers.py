@@ -1,28 +1,32 @@
-"""Turn an interaction file into one SQL SELECT of raw text fields, one row per data line.
+"""Turn an interaction file into one SQL SELECT of raw text fields, one row per record.
 
 Every supported format yields the same columns (:class:`Staged`)::
 
-    row_no BIGINT   -- physical line number (text formats) or 1-based row number (Parquet)
-    raw VARCHAR     -- the line as written (or the Parquet row rendered as text)
+    row_no BIGINT   -- line number where the record starts (text formats) or 1-based row (Parquet)
+    raw VARCHAR     -- the record as written (or the Parquet row rendered as text)
     user_txt, item_txt, rating_txt, ts_txt VARCHAR   -- trimmed, unquoted fields (NULL if empty)
     pre_reason VARCHAR   -- structural problem found while splitting (NULL if none)
 
-Values are validated afterwards in SQL (:mod:`storage.ingest`). Text files are read whole with
-DuckDB's ``read_text`` and split into lines in SQL, which gives exact line numbers and raw text;
-files that are not valid UTF-8 fall back to ``read_csv`` with ``store_rejects`` so that only the
-bad lines are rejected. CSV fields may be double-quoted (``""`` escapes a quote); a field with a
-stray quote makes its line a ``bad quoting`` reject. The header is the first non-blank line.
+Values are validated afterwards in SQL (:mod:`storage.ingest`). Files are opened by their exact
+path in Python and handed to DuckDB as Arrow tables, so a file name is never a glob pattern.
+Text files (optionally gzip/zstd) become numbered records as :mod:`storage.textfile` describes;
+a record that is not valid UTF-8 is an ``invalid encoding`` reject on its own. CSV fields may be
+double-quoted (``""`` escapes a quote); a field with a stray quote makes its record a
+``bad quoting`` reject. The header is the first non-blank line.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from storage.errors import IngestError
+from storage.textfile import COMPRESSED_SUFFIXES, first_line, join_quoted_newlines, read_bytes, split_lines
 
 FORMATS = ("auto", "csv", "tsv", "parquet", "movielens", "recbole")
 ROLES = ("user", "item", "rating", "ts")
@@ -40,10 +44,11 @@ _SUFFIX_FORMATS = {
     ".dat": "movielens", ".inter": "recbole",
 }
 DATA_SUFFIXES = tuple(_SUFFIX_FORMATS)
-"""File endings Relay reads (a folder given as data contributes its files with these endings)."""
+"""File endings Relay reads, each optionally followed by a compression suffix (``.csv.gz``)."""
 _DELIMITERS = {"csv": ",", "tsv": "\t", "recbole": "\t", "movielens": "::"}
 _MOVIELENS_HEADER = ("user", "item", "rating", "ts")
-_LINES = "_relay_lines"
+_LINES, _PARQUET = "_relay_lines", "_relay_parquet"
+_ROW_NO = "__relay_row_no"
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,25 @@ class Layout:
     positions: dict[str, int]
 
 
+def data_suffix(path: Path) -> str:
+    """The ending that names the format, past a compression suffix (``a.csv.gz`` -> ``.csv``)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED_SUFFIXES:
+        suffixes.pop()
+    return suffixes[-1] if suffixes else ""
+
+
+def is_data_file(path: Path) -> bool:
+    """True when ``path`` ends in one of :data:`DATA_SUFFIXES` (possibly compressed)."""
+    return data_suffix(path) in _SUFFIX_FORMATS
+
+
 def detect_format(path: Path) -> str:
-    """Format from the file suffix, else from the first line (``::`` MovieLens, tab TSV, CSV)."""
-    by_suffix = _SUFFIX_FORMATS.get(path.suffix.lower())
+    """Format from the file ending, else from the first line (``::`` MovieLens, tab TSV, CSV)."""
+    by_suffix = _SUFFIX_FORMATS.get(data_suffix(path))
     if by_suffix:
         return by_suffix
-    with path.open("rb") as handle:
-        first = handle.readline()
+    first = first_line(path)
     if first.startswith(b"PAR1"):
         return "parquet"
     if b"::" in first:
@@ -135,87 +152,61 @@ def _split_sql(fmt: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Staged:
     """A SELECT over the file with columns row_no, raw, user_txt, item_txt, rating_txt, ts_txt,
-    pre_reason; ``temp_tables`` must be dropped once the SELECT has been used."""
+    pre_reason. It reads the Arrow tables in ``views``: register them under their names while
+    the SELECT runs (:func:`storage.catalog.registered`)."""
 
     layout: Layout
     sql: str
     params: list
-    temp_tables: tuple[str, ...] = ()
+    views: dict[str, pa.Table]
 
 
-def _lines_sql(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[str, list, tuple[str, ...], bool]:
-    """SQL of (line_no, line, bad_encoding) for every physical line, its params, its temp tables,
-    and whether the file has double quotes (so fields may need unquoting)."""
-    try:
-        has_cr, has_quote = con.execute(
-            "SELECT contains(content, chr(13)), contains(content, '\"') FROM read_text(?)", [str(path)]
-        ).fetchall()[0]
-    except duckdb.InvalidInputException as error:
-        if "UTF-8" not in str(error):
-            raise IngestError(f"{path}: unreadable ({str(error).splitlines()[0]})") from error
-        _load_lines_with_rejects(con, path)
-        return f"SELECT * FROM {_LINES}", [], (_LINES,), True
-    line = "rtrim(unnest(parts), chr(13))" if has_cr else "unnest(parts)"
-    direct = (
-        f"SELECT generate_subscripts(parts, 1)::BIGINT AS line_no, {line} AS line, "
-        "false AS bad_encoding FROM (SELECT string_split(content, chr(10)) AS parts FROM read_text(?))"
-    )
-    return direct, [str(path)], (), has_quote
+def _first_lines(lines: pa.Table) -> Iterator[bytes]:
+    """The lines one by one, converted 64 at a time (callers stop early)."""
+    for start in range(0, len(lines), 64):
+        yield from lines["line"].slice(start, 64).to_pylist()
 
 
-def _load_lines_with_rejects(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Line table for files with invalid UTF-8: bad lines come back from ``store_rejects``."""
-    con.execute("DROP TABLE IF EXISTS _relay_rejects; DROP TABLE IF EXISTS _relay_reject_scans")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _relay_good_lines AS "
-        "SELECT row_number() OVER () AS k, line FROM read_csv(?, columns={'line': 'VARCHAR'}, "
-        "delim='\x1f\x1e\x1f\x1e', quote='', escape='', header=false, auto_detect=false, "
-        "strict_mode=false, store_rejects=true, rejects_table='_relay_rejects', "
-        "rejects_scan='_relay_reject_scans')",
-        [str(path)],
-    )
-    # Good lines fill, in order, the line numbers that the rejected lines leave free.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_LINES} AS "
-        "WITH bad AS (SELECT DISTINCT line AS line_no, csv_line FROM _relay_rejects), "
-        "free AS (SELECT row_number() OVER (ORDER BY n) AS k, n AS line_no FROM "
-        "range(1, (SELECT count(*) FROM _relay_good_lines) + (SELECT count(*) FROM bad) + 1) r(n) "
-        "WHERE n NOT IN (SELECT line_no FROM bad)) "
-        "SELECT f.line_no::BIGINT AS line_no, rtrim(g.line, chr(13)) AS line, false AS bad_encoding "
-        "FROM _relay_good_lines g JOIN free f USING (k) "
-        "UNION ALL SELECT line_no::BIGINT, csv_line, true FROM bad"
-    )
-    con.execute("DROP TABLE _relay_good_lines; DROP TABLE _relay_rejects; DROP TABLE _relay_reject_scans")
-
-
-def _header_of(path: Path, fmt: str) -> tuple[int, tuple[str, ...]]:
-    """(line number, cells) of the first non-blank line; MovieLens ``.dat`` has no header (0)."""
-    with path.open("rb") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if line.strip():
-                break
-        else:
-            raise IngestError(f"{path}: empty file (no header, no rows)")
+def _header_of(lines: pa.Table, *, path: Path, fmt: str) -> tuple[int, tuple[str, ...]]:
+    """(index in ``lines``, cells) of the first non-blank line; MovieLens ``.dat`` has none (-1)."""
     if fmt == "movielens":
-        return 0, _MOVIELENS_HEADER
+        return -1, _MOVIELENS_HEADER
+    for index, line in enumerate(_first_lines(lines)):
+        if line.strip():
+            break
+    else:
+        raise IngestError(f"{path}: empty file (no header, no rows)")
     try:
-        text = line.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+        text = line.decode("utf-8").lstrip("\ufeff")
     except UnicodeDecodeError as error:
-        raise IngestError(f"{path}: header line {line_no} is not UTF-8 text") from error
+        raise IngestError(f"{path}: header line {index + 1} is not UTF-8 text") from error
     cells = re.findall(r'(?:^|,)("(?:[^"]|"")*"|[^,"]*)', text) if fmt == "csv" else text.split("\t")
-    return line_no, tuple(c.strip().strip('"') for c in cells)
+    return index, tuple(c.strip().strip('"') for c in cells)
 
 
-def stage_text(
-    con: duckdb.DuckDBPyConnection, path: Path, *, fmt: str, columns: dict[str, str] | None
-) -> Staged:
+def _as_text(lines: pa.Table) -> tuple[pa.Table, str]:
+    """``lines`` with text lines when the whole file is UTF-8 (one vectorised check), and the SQL
+    of each line's text: NULL for a line that is not UTF-8 (decoded one by one in that case)."""
+    try:
+        return lines.set_column(1, "line", lines["line"].cast(pa.large_string())), "line"
+    except pa.ArrowInvalid:
+        return lines, "try(decode(line))"
+
+
+def stage_text(path: Path, *, fmt: str, columns: dict[str, str] | None) -> Staged:
     """Staging SELECT of a CSV/TSV/MovieLens/RecBole file (see the module docstring)."""
-    header_line, header = _header_of(path, fmt)
     if fmt == "movielens" and columns:
         raise IngestError(f"{path}: --columns needs a header; MovieLens .dat is user::item::rating::ts")
+    data = read_bytes(path)
+    quoted = b'"' in data
+    lines = split_lines(data)
+    del data
+    header_index, header = _header_of(lines, path=path, fmt=fmt)
     positions = resolve_columns(header, columns=columns, path=path) if fmt != "movielens" else {
         role: i for i, role in enumerate(_MOVIELENS_HEADER)}
-    lines, params, temp, quoted = _lines_sql(con, path)
+    if quoted and fmt == "csv":
+        lines = join_quoted_newlines(lines, n_fields=len(header), first=header_index + 1)
+    lines, text = _as_text(lines)
     fields, quoting_ok = _split_sql(fmt) if quoted else (f"string_split(raw, '{_DELIMITERS[fmt]}')", "true")
     clean = _unquote if quoted else (lambda expr: f"nullif(trim({expr}), '')")
     picks = ", ".join(
@@ -223,33 +214,36 @@ def stage_text(
         else f"NULL::VARCHAR AS {role}_txt"
         for role in ROLES
     )
+    first_data_line = int(lines["line_no"][header_index].as_py()) + 1 if header_index >= 0 else 1
     sql = (
-        f"WITH l AS ({lines}), "
+        f"WITH d AS (SELECT line_no, line, {text} AS text FROM {_LINES} WHERE line_no >= ?), "
+        "l AS (SELECT line_no, coalesce(text, CAST(line AS VARCHAR)) AS line, text IS NULL AS bad_encoding "
+        "FROM d), "
         f"s AS (SELECT line_no, line AS raw, bad_encoding, {fields} AS f FROM l "
-        "WHERE line_no > ? AND (bad_encoding OR trim(line) <> '')) "
+        "WHERE bad_encoding OR trim(line) <> '') "
         f"SELECT line_no AS row_no, raw, {picks}, CASE "
         "WHEN bad_encoding THEN 'invalid encoding' "
         "WHEN contains(raw, chr(0)) THEN 'nul byte' "
         "WHEN len(f) <> ? THEN 'wrong column count' "
         f"WHEN NOT {quoting_ok} THEN 'bad quoting' END AS pre_reason FROM s"
     )
-    return Staged(Layout(fmt, header, positions), sql, [*params, header_line, len(header)], temp)
+    return Staged(Layout(fmt, header, positions), sql, [first_data_line, len(header)], {_LINES: lines})
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def stage_parquet(
-    con: duckdb.DuckDBPyConnection, path: Path, *, columns: dict[str, str] | None
-) -> Staged:
+def stage_parquet(path: Path, *, columns: dict[str, str] | None) -> Staged:
     """Staging SELECT of a Parquet file; ``raw`` is the whole row rendered as a struct."""
     try:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
-    except duckdb.Error as error:
+        with path.open("rb") as handle:
+            table = pq.read_table(handle)
+    except (pa.ArrowException, OSError) as error:
         raise IngestError(f"{path}: unreadable Parquet ({str(error).splitlines()[0]})") from error
-    header = tuple(row[0] for row in described)
+    header = tuple(table.column_names)
     positions = resolve_columns(header, columns=columns, path=path)
+    table = table.append_column(_ROW_NO, pa.array(range(1, table.num_rows + 1), pa.int64()))
     picks = ", ".join(
         f"nullif(trim(CAST({_ident(header[positions[role]])} AS VARCHAR)), '') AS {role}_txt"
         if role in positions else f"NULL::VARCHAR AS {role}_txt"
@@ -258,8 +252,7 @@ def stage_parquet(
     row = "struct_pack(" + ", ".join(f"{_ident(h)} := {_ident(h)}" for h in header) + ")"
     has_nul = " OR ".join(f"contains(coalesce({role}_txt, ''), chr(0))" for role in ROLES)
     sql = (
-        f"WITH s AS (SELECT file_row_number + 1 AS row_no, CAST({row} AS VARCHAR) AS raw, {picks} "
-        "FROM read_parquet(?, file_row_number=true)) "
+        f"WITH s AS (SELECT {_ROW_NO} AS row_no, CAST({row} AS VARCHAR) AS raw, {picks} FROM {_PARQUET}) "
         f"SELECT *, CASE WHEN {has_nul} THEN 'nul byte' END AS pre_reason FROM s"
     )
-    return Staged(Layout("parquet", header, positions), sql, [str(path)])
+    return Staged(Layout("parquet", header, positions), sql, [], {_PARQUET: table})

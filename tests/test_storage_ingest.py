@@ -25,8 +25,8 @@ TABLES = ("interactions", "rejected_rows", "ingested_files", "users", "items", "
 BAD_LINES = {
     5: "missing user id", 6: "missing item id", 7: "missing timestamp", 8: "unparsable timestamp",
     9: "non-numeric rating", 10: "wrong column count", 11: "wrong column count", 12: "nul byte",
-    13: "timestamp before 1970", 14: "timestamp in the future", 15: "invalid encoding",
-    18: "non-numeric rating", 21: "timestamp before 1970",
+    13: "timestamp before floor", 14: "timestamp in the future", 15: "invalid encoding",
+    18: "non-numeric rating", 21: "timestamp before floor",
 }
 # Good lines: 2 unix s, 3 ISO-8601, 4 unix ms, 17 quoted fields with a comma, 20 empty rating;
 # line 16 repeats line 2 exactly and line 19 is blank.
@@ -143,9 +143,9 @@ def test_formats_and_timestamp_kinds_agree(con: duckdb.DuckDBPyConnection, tmp_p
 def test_indices_dense_stable_and_in_first_appearance_order(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    write(tmp_path / "a.csv", "user,item,ts\nb,y,200\na,x,100\nb,x,300\n")
+    write(tmp_path / "a.csv", "user,item,ts\nb,y,1000000200\na,x,1000000100\nb,x,1000000300\n")
     ingest.ingest_file(con, tmp_path / "a.csv", dataset="d")
-    write(tmp_path / "b.csv", "user,item,ts\nc,z,50\na,w,400\nb,y,500\n")
+    write(tmp_path / "b.csv", "user,item,ts\nc,z,1000000050\na,w,1000000400\nb,y,1000000500\n")
     ingest.ingest_file(con, tmp_path / "b.csv", dataset="d")
     items = dict(con.execute("SELECT external_id, idx FROM items").fetchall())
     users = dict(con.execute("SELECT external_id, idx FROM users").fetchall())
@@ -156,14 +156,14 @@ def test_indices_dense_stable_and_in_first_appearance_order(
 def test_crash_mid_ingest_leaves_catalog_as_before(
     con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ingest.ingest_file(con, write(tmp_path / "a.csv", "user,item,ts\na,x,100\n"), dataset="d")
+    ingest.ingest_file(con, write(tmp_path / "a.csv", "user,item,ts\na,x,1000000100\n"), dataset="d")
     before = counts(con)
 
-    def land_then_crash(con: duckdb.DuckDBPyConnection, *, dataset: str, source: str) -> int:
-        landing.land_rows(con, dataset=dataset, source=source)
+    def land_then_crash(con: duckdb.DuckDBPyConnection, **kwargs) -> tuple[int, int]:
+        landing.admit_rows(con, **kwargs)
         raise OSError("disk vanished")
 
-    monkeypatch.setattr(ingest, "land_rows", land_then_crash)
+    monkeypatch.setattr(ingest, "admit_rows", land_then_crash)
     with pytest.raises(OSError):
         ingest.ingest_file(con, FIXTURES / "bad_rows.csv", dataset="d")
     assert counts(con) == before
@@ -192,10 +192,10 @@ def test_ml_100k_recbole_counts(con: duckdb.DuckDBPyConnection) -> None:
 def test_quoted_fields_bad_quoting_and_first_duplicate_wins(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
-    path = write(tmp_path / "q.csv", 'user,item,rating,ts\n"u1","i,1",4,100\nu2,i"x,4,100\n'
-                 '"u3",i3,"5",100\nu4,i4,2.0,100\nu4,i4,3.0,100\n')
+    path = write(tmp_path / "q.csv", 'user,item,rating,ts\n"u1","i,1",4,1e9\nu2,i"x,4,1e9\n'
+                 '"u3",i3,"5",1e9\nu4,i4,2.0,1e9\nu4,i4,3.0,1e9\nu4,i4,2,1e9\n')
     report = ingest.ingest_file(con, path, dataset="d")
-    assert (report.rows_ok, report.rows_rejected, report.rows_duplicate) == (3, 1, 1)
+    assert (report.rows_ok, report.rows_rejected, report.rows_duplicate, report.rows_conflicting) == (3, 1, 1, 1)
     assert con.execute("SELECT row_no, reason FROM rejected_rows").fetchall() == [(3, "bad quoting")]
     stored = con.execute("SELECT user_id, item_id, rating FROM interactions ORDER BY row_no").fetchall()
     assert stored == [("u1", "i,1", 4.0), ("u3", "i3", 5.0), ("u4", "i4", 2.0)]

@@ -23,7 +23,7 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     connection = catalog.connect(tmp_path / "c.duckdb")
     path = tmp_path / "a.csv"
     path.write_text("user,item,ts\n" + "".join(f"{u},{i},{t}\n" for u, i, t in ROWS))
-    ingest.ingest_file(connection, path, dataset="d")
+    ingest.ingest_file(connection, path, dataset="d", ts_floor=0)
     periods.cut_periods(connection, dataset="d", policy="equal-count:3")
     yield connection
     connection.close()

@@ -49,7 +49,7 @@ def test_equal_count_17_on_ml_latest_small(con: duckdb.DuckDBPyConnection) -> No
 
 
 def test_equal_count_ties_are_split_stably(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
-    add(con, tmp_path / "a.csv", [(f"u{k}", f"i{k % 3}", 100) for k in range(10)])
+    add(con, tmp_path / "a.csv", [(f"u{k}", f"i{k % 3}", MONDAY) for k in range(10)])
     table = periods.cut_periods(con, dataset="d", policy="equal-count:3")
     assert table["n_interactions"].to_list() == [4, 3, 3]
     first = con.execute("SELECT user_idx, period FROM interactions ORDER BY user_idx").fetchall()
@@ -141,4 +141,4 @@ def test_periods_cli_prints_table_and_refuses_change(tmp_path: Path) -> None:
         app, ["periods", "--dataset", "mls", "--policy", "calendar:year", "--reset", "--db", db])
     assert reset.exit_code == 2 and "calendar:year" in reset.stderr
     stats = runner.invoke(app, ["stats", "--dataset", "mls", "--db", db])
-    assert stats.exit_code == 0 and "policy         equal-count:17" in stats.output
+    assert stats.exit_code == 0 and "policy           equal-count:17" in stats.output

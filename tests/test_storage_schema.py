@@ -11,7 +11,7 @@ from storage import catalog
 from storage.errors import SchemaVersionError
 
 CATALOG_TABLES = {
-    "interactions", "rejected_rows", "ingested_files", "users", "items", "periods", "late_rows",
+    "interactions", "rejected_rows", "duplicate_rows", "ingested_files", "users", "items", "periods", "late_rows",
     "summaries", "summary_runs", "models", "metrics", "period_policy", "schema_version",
 }
 

@@ -1,12 +1,13 @@
-"""Data commands: ``relay ingest``, ``relay periods``, ``relay stats``.
+"""Data commands: ``relay ingest``, ``relay forget``, ``relay periods``, ``relay stats``.
 
 Thin wrappers over :mod:`storage`. Errors a user can fix (bad file, bad policy, bad option) print
-one line on stderr and exit with code 2.
+one line on stderr and exit with code 2 (:class:`relay.cli.OneLineErrors`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -17,19 +18,32 @@ import duckdb
 import polars as pl
 import typer
 
-from storage import catalog, ingest, periods, readers
+from relay.options import DatasetOption, DbOption
+from storage import catalog, forget, ingest, periods, readers
 from storage.errors import StorageError
 from storage.layout import DEFAULT_DB
 
-DbOption = Annotated[Path, typer.Option("--db", envvar="RELAY_DB", help="DuckDB catalog file")]
-DatasetOption = Annotated[str, typer.Option("--dataset", help="Dataset name")]
+_DEFAULT_FLOOR = datetime.fromtimestamp(ingest.DEFAULT_TS_FLOOR, tz=timezone.utc).date().isoformat()
 
 
 def register(app: typer.Typer) -> None:
     """Add the data commands to ``app``."""
     app.command("ingest")(ingest_command)
+    app.command("forget")(forget_command)
     app.command("periods")(periods_command)
     app.command("stats")(stats_command)
+
+
+def parse_floor(text: str) -> int:
+    """``--ts-floor``: an ISO date or date-time (UTC unless it has an offset) or unix seconds."""
+    text = text.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD) or unix seconds", param_hint="--ts-floor") from error
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def parse_columns(text: str | None) -> dict[str, str] | None:
@@ -50,29 +64,56 @@ def parse_columns(text: str | None) -> dict[str, str] | None:
 
 
 def ingest_command(
-    path: Annotated[Path, typer.Argument(help="Interaction file to ingest")],
+    path: Annotated[Path, typer.Argument(help="Interaction file to ingest (CSV/TSV may be .gz or .zst)")],
     dataset: DatasetOption,
     fmt: Annotated[str, typer.Option("--format", help="auto|csv|tsv|parquet|movielens|recbole")] = "auto",
     columns: Annotated[
         str | None, typer.Option("--columns", help="Column mapping, e.g. user=uid,item=iid,rating=r,ts=t")
     ] = None,
+    ts_floor: Annotated[
+        str, typer.Option("--ts-floor", help="Reject timestamps before this date (YYYY-MM-DD, UTC) or unix time")
+    ] = _DEFAULT_FLOOR,
     db: DbOption = Path(DEFAULT_DB),
 ) -> None:
     """Ingest an interaction file: good rows land once, bad rows go to rejected_rows."""
     mapping = parse_columns(columns)
+    floor = parse_floor(ts_floor)
     with _catalog(db) as con:
-        report = ingest.ingest_file(con, path, dataset=dataset, fmt=fmt, columns=mapping)
+        report = ingest.ingest_file(con, path, dataset=dataset, fmt=fmt, columns=mapping, ts_floor=floor)
         counts = _counts(con, dataset)
     reasons = ", ".join(f"{k}: {v}" for k, v in report.reasons.items()) or "none"
     if report.skipped:
         typer.echo(f"{path}: already ingested (same sha256), nothing to do")
     typer.echo(f"ingested {report.rows_ok}, rejected {report.rows_rejected} (reasons: {reasons})")
-    if report.rows_duplicate or report.rows_late:
-        typer.echo(f"duplicates {report.rows_duplicate}, late rows {report.rows_late} (finished periods)")
+    if report.rows_duplicate or report.rows_conflicting or report.rows_late:
+        typer.echo(
+            f"duplicates {report.rows_duplicate}, conflicting duplicates {report.rows_conflicting} "
+            f"(another rating; the first one is kept), late rows {report.rows_late} (finished periods)"
+        )
+    if report.rows_beyond_horizon:
+        typer.echo(
+            f"{report.rows_beyond_horizon} rows lie beyond the watermark horizon (after "
+            f"{_iso(counts['watermark_limit'])}): stored, but they close no period"
+        )
     typer.echo(
         f"dataset {dataset}: {counts['interactions']:,} interactions, {counts['users']:,} users, "
         f"{counts['items']:,} items"
     )
+
+
+def forget_command(
+    dataset: DatasetOption,
+    file: Annotated[str, typer.Option("--file", help="Path or SHA-256 (or its first 8+ digits) of an ingested file")],
+    db: DbOption = Path(DEFAULT_DB),
+) -> None:
+    """Remove one ingested file's rows (refused if any lies in a finished period); it can then be
+    ingested again, e.g. with another --columns mapping."""
+    with _catalog(db) as con:
+        report = forget.forget_file(con, dataset=dataset, file=file)
+    removed = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in report.removed.items())
+    typer.echo(f"forgot {report.path} (sha256 {report.sha256[:12]}) from {dataset}: removed {removed}")
+    if report.readmitted:
+        typer.echo(f"re-admitted {report.readmitted:,} rows that other ingested files also contained")
 
 
 def periods_command(
@@ -111,15 +152,12 @@ def stats_command(
             raise StorageError(f"dataset {dataset!r} not found in the catalog")
         table = periods.list_periods(con, dataset=dataset)
         counts["policy"] = periods.current_policy(con, dataset=dataset)
-        counts["watermark"] = con.execute(
-            "SELECT max(ts) FROM interactions WHERE dataset = ?", [dataset]
-        ).fetchall()[0][0]
     if as_json:
         typer.echo(json.dumps({"dataset": dataset, **counts, "periods": table.to_dicts()}, indent=2))
         return
     for key, value in counts.items():
-        shown = _iso(value) if key == "watermark" and value is not None else value
-        typer.echo(f"{key:<14} {shown if shown is not None else '-'}")
+        shown = _iso(value) if key.startswith("watermark") and value is not None else value
+        typer.echo(f"{key:<16} {shown if shown is not None else '-'}")
     typer.echo(format_periods(table))
 
 
@@ -143,32 +181,27 @@ def _iso(ts: int) -> str:
 
 
 def _counts(con: duckdb.DuckDBPyConnection, dataset: str) -> dict[str, Any]:
-    tables = ("interactions", "users", "items", "rejected_rows", "late_rows", "ingested_files")
+    tables = ("interactions", "users", "items", "rejected_rows", "duplicate_rows", "late_rows", "ingested_files")
     counts = {
         table: int(con.execute(f"SELECT count(*) FROM {table} WHERE dataset = ?", [dataset]).fetchall()[0][0])
         for table in tables
     }
+    counts["conflicting_rows"] = int(con.execute(
+        "SELECT count(*) FROM duplicate_rows WHERE dataset = ? AND conflict", [dataset]
+    ).fetchall()[0][0])
     counts["unassigned"] = int(con.execute(
         "SELECT count(*) FROM interactions WHERE dataset = ? AND period IS NULL", [dataset]
     ).fetchall()[0][0])
+    mark = periods.watermark(con, dataset=dataset)
+    counts |= {"watermark": mark.ts, "watermark_limit": mark.limit, "beyond_horizon": mark.beyond}
     return counts
 
 
 @contextmanager
 def _catalog(db: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the catalog; turn the errors a user can fix into one stderr line and exit code 2."""
-    try:
-        con = catalog.connect(db, read_only=read_only)
-    except (StorageError, FileNotFoundError, duckdb.Error) as error:
-        _fail(str(error))
+    """An open catalog connection for the block, closed afterwards."""
+    con = catalog.connect(db, read_only=read_only)
     try:
         yield con
-    except (StorageError, ValueError) as error:
-        _fail(str(error))
     finally:
         con.close()
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
-    raise typer.Exit(code=2)
