@@ -1,46 +1,90 @@
-"""Continual benchmark: Individual, Joint, ADER and Distill-CF replay over equal-count periods.
+"""Continual benchmark: the strategies over equal-count periods, several seeds, with intervals.
 
-Ingests the file into a temporary DuckDB, cuts ``--periods`` equal-count periods, distills every
-period but the last two into μ fake rows (Distill-CF), then for t = 0..T−2 trains every strategy on
-period t (``models.strategies.train_strategy``) and evaluates it on period t+1
-(``models.continual_eval.evaluate_next_period``). Hyper-parameters are chosen on the validation
-fold inside each training period (``val_ndcg100`` in the output), never on period t+1.
+Ingests the log into a temporary DuckDB, cuts ``--periods`` equal-count periods, and for every
+seed: distills each period that a later step replays into μ fake rows (Distill-CF), then for
+t = 0..T−2 trains every strategy on period t (``models.strategies.train_strategy``, the same
+training rules for all) and evaluates M_t on period t+1 and, for the forgetting matrix, on every
+period j ≤ t. Model selection uses only each period's own validation fold; period t+1 is test.
 
-    .venv/bin/python bench/continual.py --data data/ml-latest-small/ratings.csv --periods 17 \
-        [--strategies individual,joint,distill_cf,ader] [--json OUT] [--plot OUT.png]
+Budgets are compared in interactions by default (``--budget interactions``: ADER keeps as many
+interactions as the summaries hold); ``--budget rows`` gives ADER μ rows per period, ``both`` runs
+the two ADER arms side by side. ``--mu 5,10,20,40`` sweeps the summary size for Distill-CF and
+ADER at equal interactions and picks the μ with the best validation nDCG@100 of Distill-CF replay
+among those whose summaries hold ≤ 10% of their period's interactions.
+
+    .venv/bin/python bench/continual.py --data data/ml-latest-small/ratings.csv --seeds 0,1,2,3,4 \\
+        [--periods 17] [--mu 20] [--budget interactions|rows|both] [--json OUT] [--plot OUT.png]
+
+``--data synthetic`` uses the drifting synthetic log generator. Seeds run in parallel processes
+(``--jobs``, one thread each). Printed: per strategy the mean over periods ± 95% CI over seeds,
+replayed rows and interactions, the paired differences with bootstrap CIs, backward transfer.
 """
 
 from __future__ import annotations
 
+import os
+
+# One BLAS/OpenMP/XLA thread per process (seeds run in parallel processes; torch gets the cores a
+# seed has): they must know before they load. Several libraries' thread pools on 2 cores slow each
+# other down (measured: a period's distillation 4.6 s with OpenBLAS's default threads, 2.8 s with one).
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
 import argparse
 import json
-import os
 import tempfile
 import time
-from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
+from models.comparison import mean_ci, paired_bootstrap, transfer
 from models.configs import DistillConfig, MVAEConfig, TrainingConfig
-from models.continual_eval import evaluate_next_period
+from models.continual_eval import evaluate_period
 from models.distill_cf import distill_rows
-from models.gumbel import SAMPLERS
-from models.strategies import STRATEGIES, PeriodData, Source, StrategyState, train_strategy
-from storage.catalog import connect
-from storage.ingest import ingest_file
-from storage.matrices import item_counts_through, items_seen_through, period_matrix
-from storage.periods import cut_periods
+from models.mvae import MVAEState, init_state
+from models.strategies import STRATEGIES, PeriodData, Source, train_strategy
 
-METRICS = ("hr@10", "ndcg@10", "ndcg@100", "psp@10", "auc", "dropped_targets", "val_ndcg100")
+METRICS = ("ndcg@10", "hr@10", "ndcg@100", "psp@10", "auc")
+PAIRS = (("distill_cf", "ader"), ("distill_cf", "joint"), ("ader", "individual"))
+SUMMARY_SHARE_RULE = 0.10
 DATASET = "bench"
 
 
-def load_periods(path: Path, n_periods: int, workdir: Path) -> tuple[list[sp.csr_matrix], list[np.ndarray],
-                                                                        list[np.ndarray]]:
-    """Rows, seen-item masks and item counts through each period, from a temporary catalog."""
+@dataclass(frozen=True)
+class Periods:
+    """A log cut into periods: bags, items seen through each period, item counts through it."""
+
+    rows: list[sp.csr_matrix]
+    seen: list[np.ndarray]
+    counts: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A strategy under one training config (ADER appears twice with ``--budget both``)."""
+
+    label: str
+    strategy: str
+    training: TrainingConfig
+
+
+def load_periods(data: str, n_periods: int, workdir: Path) -> Periods:
+    """Periods of a log file (or of the synthetic drift generator), through a temporary catalog."""
+    from storage.catalog import connect
+    from storage.ingest import ingest_file
+    from storage.matrices import item_counts_through, items_seen_through, period_matrix
+    from storage.periods import cut_periods
+    from storage.synthetic import write_synthetic_csv
+
+    path = Path(data)
+    if data == "synthetic":
+        path = write_synthetic_csv(workdir / "synthetic.csv", n_users=2000, n_items=1500,
+                                   n_interactions=100_000, seed=0, drift=1.0)
     con = connect(workdir / "bench.duckdb")
     try:
         ingest_file(con, path, dataset=DATASET)
@@ -50,79 +94,170 @@ def load_periods(path: Path, n_periods: int, workdir: Path) -> tuple[list[sp.csr
         counts = [item_counts_through(con, dataset=DATASET, period=p) for p in range(n_periods)]
     finally:
         con.close()
-    return rows, seen, counts
+    return Periods(rows, seen, counts)
 
 
-def distill_periods(rows: list[sp.csr_matrix], *, config: DistillConfig, seed: int
-                    ) -> tuple[list[sp.csr_matrix], float]:
-    """Distill-CF summary (≤ μ fake rows) of every period that some training step replays."""
-    start = time.perf_counter()
-    summaries = [distill_rows(r, config=config, seed=seed).summary for r in rows[:-2]]
-    return summaries, time.perf_counter() - start
-
-
-def period_data(strategy: str, rows: list[sp.csr_matrix], seen: list[np.ndarray], summaries: list[sp.csr_matrix],
-                t: int) -> PeriodData:
+def period_data(strategy: str, periods: Periods, summaries: list[sp.csr_matrix], t: int) -> PeriodData:
     """What ``strategy`` may train on at period t (only the sources it declares)."""
     needs = STRATEGIES[strategy].needs
     return PeriodData(
-        current=rows[t], item_mask=seen[t],
-        history=sp.vstack(rows[:t], format="csr") if t and Source.HISTORY in needs else None,
+        current=periods.rows[t], item_mask=periods.seen[t],
+        history=sp.vstack(periods.rows[:t], format="csr") if t and Source.HISTORY in needs else None,
         summaries=sp.vstack(summaries[:t], format="csr") if t and Source.SUMMARIES in needs else None,
+        summary_sizes=np.array([s.nnz for s in summaries[:t + 1]]) if Source.SUMMARY_SIZES in needs else None,
     )
 
 
-def run(rows: list[sp.csr_matrix], seen: list[np.ndarray], counts: list[np.ndarray], *,
-        strategies: tuple[str, ...], summaries: list[sp.csr_matrix], config: TrainingConfig,
-        seed: int) -> dict[str, dict]:
-    """Train every strategy period by period and evaluate it on the next period."""
-    out = {s: {"per_period": {m: [] for m in METRICS}, "rows_per_period": [], "seconds": 0.0} for s in strategies}
-    states: dict[str, StrategyState | None] = dict.fromkeys(strategies)
-    for t in range(len(rows) - 1):
-        for s in strategies:
-            started = time.perf_counter()
-            states[s] = train_strategy(STRATEGIES[s], period_data(s, rows, seen, summaries, t), previous=states[s],
-                                       config=config, seed=seed)
-            out[s]["seconds"] += time.perf_counter() - started
-            result = evaluate_next_period(states[s].model, rows[t + 1], seen_items=seen[t],
-                                          item_counts=counts[t], seed=seed)
-            result["val_ndcg100"] = max(states[s].model.val_history)
+def _evaluate(model: MVAEState, periods: Periods, *, through: int, on: int, seed: int) -> dict:
+    """Metrics of a model trained through period ``through`` on period ``on`` (80/20 fold-in)."""
+    return evaluate_period(model, periods.rows[on], seen_items=periods.seen[through],
+                                item_counts=periods.counts[through], seed=seed)
+
+
+def run_seed(periods: Periods, *, seed: int, arms: list[Arm], distill: DistillConfig, matrix: bool,
+             threads: int) -> dict:
+    """One seed: summaries, then every arm period by period; its scores, budgets and times."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    started = time.perf_counter()
+    needs = {n for arm in arms for n in STRATEGIES[arm.strategy].needs}
+    summaries: list[sp.csr_matrix] = []
+    if needs & {Source.SUMMARIES, Source.SUMMARY_SIZES}:
+        summaries = [distill_rows(r, config=distill, seed=seed).summary for r in periods.rows[:-1]]
+    distill_seconds = time.perf_counter() - started
+    n_models = len(periods.rows) - 1
+    out = {"seed": seed, "distill_seconds": distill_seconds, "arms": {},
+           "summary_share": [s.nnz / r.nnz for s, r in zip(summaries, periods.rows)]}
+    baseline = [float("nan")] + [
+        _evaluate(init_state(periods.rows[j].shape[1], config=arms[0].training.mvae, seed=seed), periods,
+                  through=j - 1, on=j, seed=seed)["ndcg@10"] for j in range(1, n_models + 1)] if matrix else None
+    for arm in arms:
+        tic, state = time.perf_counter(), None
+        record = {m: [] for m in (*METRICS, "val_ndcg100")}
+        record |= {"replayed_rows": [], "replayed_interactions": [], "replayed_mass": [], "training_interactions": [],
+                   "evaluated_users": [], "skipped_users": []}
+        r = np.full((n_models, len(periods.rows)), np.nan)
+        for t in range(n_models):
+            data = period_data(arm.strategy, periods, summaries, t)
+            state = train_strategy(STRATEGIES[arm.strategy], data, previous=state, config=arm.training, seed=seed)
+            result = _evaluate(state.model, periods, through=t, on=t + 1, seed=seed)
             for m in METRICS:
-                out[s]["per_period"][m].append(float(result[m]))
-            out[s]["rows_per_period"].append(states[s].rows_used)
-        print(f"period {t:2d} → {t + 1:2d}  " + "  ".join(
-            f"{s} {out[s]['per_period']['ndcg@10'][-1]:6.2f}" for s in strategies), flush=True)
-    for s in strategies:
-        out[s]["mean"] = {m: float(np.mean(v)) for m, v in out[s]["per_period"].items()}
-        out[s]["rows_last_period"] = out[s]["rows_per_period"][-1]
+                record[m].append(float(result[m]))
+            record["val_ndcg100"].append(max(state.model.val_history))
+            record["evaluated_users"].append(int(result["n_users"]))
+            record["skipped_users"].append(int(result["skipped_users"]))
+            record["replayed_rows"].append(state.replayed.rows)
+            record["replayed_interactions"].append(state.replayed.interactions)
+            record["replayed_mass"].append(state.replayed.mass)
+            record["training_interactions"].append(int(data.current.nnz) + state.replayed.interactions)
+            r[t, t + 1] = result["ndcg@10"]
+            for j in range(t + 1) if matrix else ():
+                r[t, j] = _evaluate(state.model, periods, through=t, on=j, seed=seed)["ndcg@10"]
+        record["seconds"] = time.perf_counter() - tic
+        if matrix:
+            record["matrix"] = r.tolist()
+            record["transfer"] = transfer(r, np.asarray(baseline))
+        out["arms"][arm.label] = record
+    out["seconds"] = time.perf_counter() - started
     return out
 
 
-def print_report(results: dict[str, dict]) -> None:
-    """Per-period nDCG@10 table, then means, last-period rows and seconds per strategy."""
-    strategies = list(results)
-    n = len(results[strategies[0]]["per_period"]["ndcg@10"])
-    print("\nnDCG@10 of M_t on period t+1")
-    print(f"{'t':>3} " + "".join(f"{s:>12}" for s in strategies))
-    for t in range(n):
-        print(f"{t:>3} " + "".join(f"{results[s]['per_period']['ndcg@10'][t]:>12.2f}" for s in strategies))
-    print("\nmean over periods")
-    print(f"{'strategy':<12}" + "".join(f"{m:>16}" for m in METRICS) + f"{'rows_last':>11}{'seconds':>9}")
-    for s in strategies:
-        r = results[s]
-        print(f"{s:<12}" + "".join(f"{r['mean'][m]:>16.4f}" for m in METRICS)
-              + f"{r['rows_last_period']:>11d}{r['seconds']:>9.1f}")
+def run_seeds(periods: Periods, *, seeds: list[int], arms: list[Arm], distill: DistillConfig, matrix: bool,
+              jobs: int) -> list[dict]:
+    """Every seed, ``jobs`` at a time in separate processes, sharing the CPU cores between them."""
+    kwargs = dict(arms=arms, distill=distill, matrix=matrix, threads=max(1, (os.cpu_count() or 1) // jobs))
+    if jobs <= 1:
+        return [run_seed(periods, seed=s, **kwargs) for s in seeds]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_seed, periods, seed=s, **kwargs) for s in seeds]
+        return [f.result() for f in futures]
 
 
-def plot(results: dict[str, dict], path: Path, title: str) -> None:
-    """PNG of nDCG@10 per period, one line per strategy."""
+def summarise(runs: list[dict], labels: list[str]) -> dict:
+    """The JSON report: per arm mean ± CI over seeds, per-period means, budgets, transfer; pairs."""
+    out: dict = {}
+    for label in labels:
+        per_seed = {m: [float(np.mean(run["arms"][label][m])) for run in runs] for m in (*METRICS, "val_ndcg100")}
+        entry = {
+            "mean": {m: mean_ci(v)[0] for m, v in per_seed.items()},
+            "ci95": {m: list(mean_ci(v)[1:]) for m, v in per_seed.items()},
+            "per_seed": {str(run["seed"]): {m: per_seed[m][i] for m in per_seed} for i, run in enumerate(runs)},
+            "per_period": {m: np.mean([run["arms"][label][m] for run in runs], axis=0).tolist() for m in METRICS},
+            "per_period_ci95": {m: [list(mean_ci(np.asarray([run["arms"][label][m][t] for run in runs]))[1:])
+                                    for t in range(len(runs[0]["arms"][label][m]))] for m in ("ndcg@10",)},
+            "replayed_rows": float(np.mean([run["arms"][label]["replayed_rows"][-1] for run in runs])),
+            "replayed_interactions": float(np.mean([run["arms"][label]["replayed_interactions"][-1] for run in runs])),
+            "replayed_mass": float(np.mean([run["arms"][label]["replayed_mass"][-1] for run in runs])),
+            "training_interactions": float(np.mean([run["arms"][label]["training_interactions"][-1] for run in runs])),
+            "seconds_per_seed": float(np.mean([run["arms"][label]["seconds"] for run in runs])),
+        }
+        if "transfer" in runs[0]["arms"][label]:
+            for key in ("accuracy", "backward_transfer", "forward_transfer"):
+                mean, lo, hi = mean_ci([run["arms"][label]["transfer"][key] for run in runs])
+                entry[key] = {"mean": mean, "ci95": [lo, hi]}
+            entry["matrix"] = np.mean([run["arms"][label]["matrix"] for run in runs], axis=0).tolist()
+        out[label] = entry
+    if "joint" in out:
+        for label in labels:
+            out[label]["share_of_joint_interactions"] = (out[label]["training_interactions"]
+                                                         / out["joint"]["training_interactions"])
+    out["paired"] = {}
+    for a, b in PAIRS:
+        if a in labels and b in labels:
+            cells = [np.array([run["arms"][x]["ndcg@10"] for run in runs]) for x in (a, b)]
+            mean, lo, hi = paired_bootstrap(*cells)
+            out["paired"][f"{a}-{b}"] = {"mean": mean, "ci95": [lo, hi]}
+    shares = [np.mean(run["summary_share"]) for run in runs if run["summary_share"]]
+    out["summary_share_of_period"] = float(np.mean(shares)) if shares else None
+    first = runs[0]["arms"][labels[0]]
+    out["evaluated_users_per_period"] = float(np.mean(first["evaluated_users"]))
+    out["skipped_users_per_period"] = float(np.mean(first["skipped_users"]))
+    out["seconds_per_seed"] = float(np.mean([run["seconds"] for run in runs]))
+    out["distill_seconds_per_seed"] = float(np.mean([run["distill_seconds"] for run in runs]))
+    return out
+
+
+def print_report(report: dict, labels: list[str], n_seeds: int) -> None:
+    """Per arm: nDCG@10 etc. as mean ± 95% CI over seeds, budgets; then pairs and transfer."""
+    print(f"\nmean over periods of M_t on period t+1, ± 95% CI over {n_seeds} seed(s)")
+    print(f"{'strategy':<12}" + "".join(f"{m:>20}" for m in ("ndcg@10", "hr@10", "psp@10", "val_ndcg100"))
+          + f"{'replayed rows':>15}{'replayed inter.':>17}{'share of Joint':>16}{'BWT':>18}{'s/seed':>8}")
+    for label in labels:
+        r = report[label]
+        cells = "".join(f"{r['mean'][m]:>11.2f} ± {(r['ci95'][m][1] - r['ci95'][m][0]) / 2:<6.2f}"
+                        for m in ("ndcg@10", "hr@10", "psp@10", "val_ndcg100"))
+        bwt = r.get("backward_transfer")
+        bwt_text = f"{bwt['mean']:>8.2f} ± {(bwt['ci95'][1] - bwt['ci95'][0]) / 2:<5.2f}" if bwt else f"{'-':>16}"
+        print(f"{label:<12}{cells}{r['replayed_rows']:>15.0f}{r['replayed_interactions']:>17.0f}"
+              f"{100 * r.get('share_of_joint_interactions', float('nan')):>15.1f}%{bwt_text:>18}"
+              f"{r['seconds_per_seed']:>8.1f}")
+    print("\npaired differences of nDCG@10 over (seed, period), bootstrap 95% CI")
+    for pair, d in report["paired"].items():
+        print(f"  {pair:<22} {d['mean']:+7.2f}  [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]")
+    if report["summary_share_of_period"] is not None:
+        print(f"a summary holds {100 * report['summary_share_of_period']:.1f}% of its period's interactions")
+    print(f"evaluated bags per period {report['evaluated_users_per_period']:.1f} (bags with one item, which cannot "
+          f"give both an input and a target, skipped: {report['skipped_users_per_period']:.1f})")
+    print(f"wall time per seed {report['seconds_per_seed']:.1f} s (distillation {report['distill_seconds_per_seed']:.1f} s)")
+
+
+def plot_periods(report: dict, labels: list[str], path: Path, title: str) -> None:
+    """nDCG@10 per evaluated period: the mean over seeds with its 95% band, one line per arm."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for s, r in results.items():
-        values = r["per_period"]["ndcg@10"]
-        ax.plot(range(1, len(values) + 1), values, marker="o", label=s)
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label in labels:
+        mean = np.asarray(report[label]["per_period"]["ndcg@10"])
+        band = np.asarray(report[label]["per_period_ci95"]["ndcg@10"])
+        x = np.arange(1, mean.size + 1)
+        ax.plot(x, mean, marker="o", label=label)
+        ax.fill_between(x, band[:, 0], band[:, 1], alpha=0.2)
+    ax.set_xticks(np.arange(1, len(report[labels[0]]["per_period"]["ndcg@10"]) + 1))
     ax.set_xlabel("evaluated on period t+1")
     ax.set_ylabel("nDCG@10")
     ax.set_title(title)
@@ -132,57 +267,149 @@ def plot(results: dict[str, dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def plot_matrix(matrix: list[list[float]], path: Path, title: str) -> None:
+    """Heat-map of R[t, j] (nDCG@10 of the model trained through t on period j)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    image = ax.imshow(np.ma.masked_invalid(r), cmap="viridis", origin="upper", aspect="auto")
+    ax.set_xlabel("evaluated on period j")
+    ax.set_ylabel("trained through period t")
+    ax.set_xticks(range(r.shape[1]))
+    ax.set_yticks(range(r.shape[0]))
+    ax.tick_params(labelsize=7)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label="nDCG@10")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: TrainingConfig, distill: DistillConfig,
+          jobs: int) -> dict:
+    """Distill-CF and ADER at equal interactions for each μ: accuracy, budgets, validation."""
+    arms = [Arm("distill_cf", "distill_cf", training), Arm("ader", "ader", training)]
+    out = {}
+    for mu in mus:
+        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu), matrix=False,
+                         jobs=jobs)
+        report = summarise(runs, [a.label for a in arms])
+        out[str(mu)] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions")}
+                        for label in ("distill_cf", "ader")}
+        out[str(mu)]["summary_share_of_period"] = report["summary_share_of_period"]
+        out[str(mu)]["paired"] = report["paired"]
+        print(f"μ={mu}: Distill-CF {report['distill_cf']['mean']['ndcg@10']:.2f} (val {report['distill_cf']['mean']['val_ndcg100']:.2f}), "
+              f"ADER {report['ader']['mean']['ndcg@10']:.2f}, replayed interactions "
+              f"{report['distill_cf']['replayed_interactions']:.0f} / {report['ader']['replayed_interactions']:.0f}, "
+              f"summary share {100 * report['summary_share_of_period']:.1f}%", flush=True)
+    allowed = [mu for mu in mus if out[str(mu)]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
+    chosen = max(allowed, key=lambda mu: out[str(mu)]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
+    return {"by_mu": out, "chosen_mu": chosen,
+            "rule": f"best validation nDCG@100 of distill_cf among μ whose summaries hold ≤ {SUMMARY_SHARE_RULE:.0%}"}
+
+
+def plot_sweep(result: dict, path: Path, title: str) -> None:
+    """Test nDCG@10 against replayed interactions (last period), Distill-CF and ADER, one point per μ."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label in ("distill_cf", "ader"):
+        pts = sorted((v[label]["replayed_interactions"], v[label]["mean"]["ndcg@10"], v[label]["ci95"]["ndcg@10"], mu)
+                     for mu, v in result["by_mu"].items())
+        x = [p[0] for p in pts]
+        y = [p[1] for p in pts]
+        err = np.array([[p[1] - p[2][0], p[2][1] - p[1]] for p in pts]).T
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+        for xi, yi, _, mu in pts:
+            ax.annotate(f"μ={mu}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("replayed interactions at the last period")
+    ax.set_ylabel("mean nDCG@10 of M_t on t+1")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    distill, mvae, training = DistillConfig(), MVAEConfig(), TrainingConfig()
+    parser.add_argument("--data", required=True, help="log file (csv, inter, parquet, …) or 'synthetic'")
     parser.add_argument("--periods", type=int, default=17)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
-    distill, mvae = DistillConfig(), MVAEConfig()
-    parser.add_argument("--mu", type=int, default=distill.n_fake_users,
-                        help="fake rows per period summary (= ADER exemplars/period)")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--mu", default=str(distill.n_fake_users),
+                        help="fake users per period summary; a comma-separated list runs the budget sweep")
+    parser.add_argument("--budget", choices=("interactions", "rows", "both"), default=training.exemplar_budget,
+                        help="ADER's exemplar budget: as many interactions as the summaries, μ rows a period, or both")
     parser.add_argument("--epochs", type=int, default=mvae.epochs)
     parser.add_argument("--patience", type=int, default=mvae.patience)
-    parser.add_argument("--batch-size", type=int, default=mvae.batch_size)
     parser.add_argument("--lr", type=float, default=mvae.lr)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--noise", choices=tuple(SAMPLERS), default=distill.noise,
-                        help="Distill-CF Gumbel sampler (models.gumbel)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch and XLA (1 is fastest on a shared, busy machine)")
+    parser.add_argument("--anneal-updates", type=int, default=mvae.anneal_updates)
+    parser.add_argument("--noise", choices=("independent", "pooled"), default=distill.noise)
+    parser.add_argument("--no-matrix", action="store_true", help="skip the forgetting matrix (M_t on every j ≤ t)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="seeds run in parallel processes")
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="PNG of the per-period means; matrices and the "
+                                                                "sweep go beside it")
     args = parser.parse_args()
-    strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
-        parser.error(f"--strategies: unknown {sorted(unknown)}; choose from {STRATEGIES}")
+        parser.error(f"--strategies: unknown {sorted(unknown)}; choose from {list(STRATEGIES)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    mus = [int(m) for m in args.mu.split(",")]
+    mvae = replace(mvae, epochs=args.epochs, patience=args.patience, lr=args.lr, anneal_updates=args.anneal_updates)
+    budgets = ("interactions", "rows") if args.budget == "both" else (args.budget,)
+    arms = []
+    for s in strategies:
+        for budget in budgets if s == "ader" else (training.exemplar_budget,):
+            label = "ader_rows" if (s, budget, args.budget) == ("ader", "rows", "both") else s
+            arms.append(Arm(label, s, replace(training, mvae=mvae, exemplar_budget=budget,
+                                              exemplars_per_period=mus[0])))
+    distill = replace(distill, n_fake_users=mus[0], noise=args.noise)
+    jobs = max(1, min(args.jobs, len(seeds)))
 
-    torch.set_num_threads(args.threads)
-    if args.threads == 1:  # read when JAX creates its CPU client, i.e. at the first distillation
-        os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        rows, seen, counts = load_periods(args.data, args.periods, Path(tmp))
-    print(f"{args.data}: {args.periods} periods, rows per period {[r.shape[0] for r in rows]}", flush=True)
-    summaries, distill_seconds = ([], 0.0)
-    replaying = [s for s in strategies if Source.SUMMARIES in STRATEGIES[s].needs]
-    if replaying:
-        summaries, distill_seconds = distill_periods(
-            rows, config=replace(distill, n_fake_users=args.mu, noise=args.noise), seed=args.seed)
-        print(f"distilled {len(summaries)} periods into ≤ {args.mu} rows each in {distill_seconds:.1f} s", flush=True)
-    mvae = replace(mvae, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr)
-    config = TrainingConfig(mvae=mvae, exemplars_per_period=args.mu)
-    results = run(rows, seen, counts, strategies=strategies, summaries=summaries, config=config, seed=args.seed)
-    for s in replaying:
-        results[s]["distill_seconds"] = distill_seconds
-        results[s]["seconds"] += distill_seconds
-    print_report(results)
-    print(f"\ntotal {time.perf_counter() - start:.1f} s ({', '.join(replaying) or 'no strategy'} seconds include "
-          f"{distill_seconds:.1f} s of distillation)")
+        periods = load_periods(args.data, args.periods, Path(tmp))
+    print(f"{args.data}: {args.periods} periods, bags per period {[r.shape[0] for r in periods.rows]}, "
+          f"interactions per period {[r.nnz for r in periods.rows]}", flush=True)
+    payload: dict = {"data": args.data, "seeds": seeds, "mu": mus, "budget": args.budget,
+                     "distill": asdict(distill), "training": asdict(arms[0].training) if arms else None}
+    if len(mus) > 1:
+        payload["sweep"] = sweep(periods, mus=mus, seeds=seeds, training=replace(training, mvae=mvae),
+                                 distill=distill, jobs=jobs)
+        print(f"chosen μ: {payload['sweep']['chosen_mu']} ({payload['sweep']['rule']})")
+    else:
+        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=distill, matrix=not args.no_matrix, jobs=jobs)
+        labels = [a.label for a in arms]
+        payload |= summarise(runs, labels)
+        print_report(payload, labels, len(seeds))
+    payload["bench_seconds"] = time.perf_counter() - start
+    print(f"\ntotal {payload['bench_seconds']:.1f} s")
     if args.json is not None:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
     if args.plot is not None:
-        plot(results, args.plot, f"{args.data.name}, {args.periods} periods")
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        name = Path(args.data).name
+        if "sweep" in payload:
+            plot_sweep(payload["sweep"], args.plot, f"{name}: accuracy against replayed interactions")
+        else:
+            plot_periods(payload, labels, args.plot, f"{name}, {args.periods} periods, {len(seeds)} seed(s)")
+            for label in labels:
+                if "matrix" in payload[label]:
+                    plot_matrix(payload[label]["matrix"], args.plot.with_name(f"{args.plot.stem}-matrix-{label}.png"),
+                                f"{name}: {label}, nDCG@10 of M_t on period j")
 
 
 if __name__ == "__main__":

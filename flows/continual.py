@@ -10,8 +10,8 @@ from __future__ import annotations
 from prefect import flow
 
 from flows.ingest import ingest_flow
-from flows.params import (DEFAULT_DB, DEFAULT_STORAGE_ROOT, CatalogPath, DatasetName, GpuPool, PeriodJob, Seed,
-                          StorageRoot, StrategyNames, all_strategies)
+from flows.params import (DEFAULT_DB, DEFAULT_STORAGE_ROOT, CatalogPath, DatasetName, GpuPool, MatrixWindow,
+                          PeriodJob, Seed, StorageRoot, StrategyNames, all_strategies)
 from flows.period import PeriodOutcome, process_period
 from flows.publish import publish_reports
 from models.configs import DistillConfig, TrainingConfig
@@ -31,6 +31,7 @@ def continual_flow(
     distill: DistillConfig = DistillConfig(),
     training: TrainingConfig = TrainingConfig(),
     seed: Seed = 0,
+    matrix_window: MatrixWindow = 16,
     db: CatalogPath = DEFAULT_DB,
     storage_root: StorageRoot = DEFAULT_STORAGE_ROOT,
     gpu_pool: GpuPool = None,
@@ -51,6 +52,7 @@ def continual_flow(
         distill: Distill-CF settings of every period's summary.
         training: how every strategy trains each period.
         seed: seed of every random step.
+        matrix_window: M_t is also evaluated on this many periods up to t (the forgetting matrix).
         db: the DuckDB catalog file.
         storage_root: folder of inputs, summaries and model states (shared with GPU workers).
         gpu_pool: run the model steps as deployments on this work pool; empty: in this process.
@@ -59,12 +61,12 @@ def continual_flow(
     finished = ingest_flow(dataset=dataset, data=data, policy=policy, reset=reset, db=db)
     if start is None and end is None:
         done = read_done_work(db, dataset=dataset, periods=finished, strategies=strategies)
-        todo = [p for p in finished if done.todo(p, strategies, force=force)]
+        todo = [p for p in finished if done.todo(p, strategies, force=force, window=matrix_window)]
     else:
         todo = _period_range(dataset, finished, start=start, end=end)
     print(f"{len(finished)} finished periods, {len(todo)} to process: {todo}")
     job = PeriodJob(dataset=dataset, strategies=strategies, force=force, distill=distill, training=training,
-                    seed=seed, db=db, storage_root=storage_root, gpu_pool=gpu_pool)
+                    seed=seed, matrix_window=matrix_window, db=db, storage_root=storage_root, gpu_pool=gpu_pool)
     outcomes = [process_period(job, p) for p in todo]
     publish_reports(job, outcomes)
     return outcomes

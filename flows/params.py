@@ -32,6 +32,9 @@ StrategyNames = Annotated[
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed of every random step")]
 CatalogPath = Annotated[str, Field(min_length=1, description="DuckDB catalog file")]
 StorageRoot = Annotated[str, Field(min_length=1, description="Folder for inputs, summaries, model states")]
+MatrixWindow = Annotated[
+    int, Field(ge=0, description="M_t is also evaluated on the periods up to t, this many of them (forgetting); 0: off")
+]
 GpuPool = Annotated[
     str | None, Field(description="Run the model steps as the gpu-pool deployments (name of the pool); "
                                   "empty: in this process")
@@ -54,6 +57,7 @@ class PeriodJob(BaseModel):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     seed: Seed = 0
+    matrix_window: MatrixWindow = 16
     db: CatalogPath = DEFAULT_DB
     storage_root: StorageRoot = DEFAULT_STORAGE_ROOT
     gpu_pool: GpuPool = None

@@ -75,14 +75,16 @@ def process_period(job: PeriodJob, period: int) -> PeriodOutcome:
     """Distill period t, evaluate every M_{t-1}^s on it, train every M_t^s; record all of it."""
     done = read_done_work(job.db, dataset=job.dataset, periods=[max(period - 1, 0), period],
                           strategies=job.strategies)
-    todo = done.todo(period, job.strategies, force=job.force)
+    todo = done.todo(period, job.strategies, force=job.force, window=job.matrix_window)
     outcome = PeriodOutcome(period=period)
     if todo.distill:
         outcome.summary_metas.append(_distill(job, period))
     for strategy in todo.evaluate:
-        outcome.evaluated += _evaluate_previous(job, period, strategy)
+        outcome.evaluated += _evaluate(job, strategy, trained_through=period - 1, on=[period])
     if todo.train:
         outcome.train_metas += _train_all(job, period, list(todo.train))
+    for strategy, earlier in todo.remember:
+        outcome.evaluated += _evaluate(job, strategy, trained_through=period, on=list(earlier))
     return outcome
 
 
@@ -97,17 +99,17 @@ def _distill(job: PeriodJob, period: int) -> str:
     return str(meta_path(out))
 
 
-def _evaluate_previous(job: PeriodJob, period: int, strategy: str) -> list[str]:
-    """Evaluate M_{t-1}^strategy on period t (nothing when it was never trained)."""
-    state = find_model(job.db, dataset=job.dataset, strategy=strategy, period=period - 1)
+def _evaluate(job: PeriodJob, strategy: str, *, trained_through: int, on: list[int]) -> list[str]:
+    """Evaluate M_trained_through^strategy on the periods ``on`` (nothing when it was never trained)."""
+    state = find_model(job.db, dataset=job.dataset, strategy=strategy, period=trained_through)
     if state is None:
-        print(f"no M_{period - 1} for {strategy}: nothing to evaluate on period {period}")
+        print(f"no M_{trained_through} for {strategy}: nothing to evaluate on periods {on}")
         return []
     evaluate_model(
-        job.db, dataset=job.dataset, strategy=strategy, trained_through=period - 1, evaluated_on=period,
+        job.db, dataset=job.dataset, strategy=strategy, trained_through=trained_through, evaluated_on=on,
         state_path=state.path, run_id=str(flow_run.id), seed=job.seed,
     )
-    return [f"{strategy}:{period - 1}->{period}"]
+    return [f"{strategy}:{trained_through}->{j}" for j in on]
 
 
 def _train_all(job: PeriodJob, period: int, todo: list[str]) -> list[str]:

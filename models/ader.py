@@ -7,9 +7,13 @@ Session-based Recommendation*, RecSys 2020, §3. Adapted to user rows:
 - selection is herding (Welling 2009; iCaRL) on the MultVAE encoder means, with the budget split
   over items ∝ frequency: each row is grouped under its **rarest item** (lowest count in the pool,
   ties → lowest index), a group gets a share of the budget ∝ its size (largest remainder), and
-  herding runs inside each group. ``group_by_item=False`` herds over all rows at once instead;
+  herding runs inside each group. ``group_by_item=False`` herds over all rows at once instead.
+  The budget counts rows, or interactions (the most rows, split the same way, whose
+  interactions fit), so exemplars can be compared with Distill-CF's summaries at equal replayed
+  interactions;
 - the previous model's logits on the exemplars, restricted to the items it knew, are stored and
-  distilled with cross-entropy against the new model's softmax over those items;
+  distilled with cross-entropy against the new model's softmax over those items, weighted by each
+  exemplar's mass so that it weighs as much as the exemplar's likelihood (``models.mvae.DistillTerm``);
 - λ_t = λ_base·√((|I_{t−1}|/|I_t|)·(|E_{t−1}|/|D_t|)), λ_base = 0.8 (ADER Eq. 8).
 """
 
@@ -60,33 +64,39 @@ def adaptive_weight(*, n_old_items: int, n_items: int, n_exemplars: int, n_curre
     return base * float(np.sqrt((n_old_items / n_items) * (n_exemplars / n_current)))
 
 
-def herding(features: np.ndarray, budget: int) -> np.ndarray:
+def herding(features: np.ndarray, budget: int, sizes: np.ndarray | None = None) -> np.ndarray:
     """Herding selection: greedily pick rows whose running mean best tracks the mean feature.
 
     Features are L2-normalised; step k picks the unpicked row p minimising
-    ‖μ − (Σ_{j<k} f_j + f_p)/k‖ (iCaRL, Rebuffi et al. 2017, Alg. 4).
+    ‖μ − (Σ_{j<k} f_j + f_p)/k‖ (iCaRL, Rebuffi et al. 2017, Alg. 4). Picking stops when the
+    next pick would take the picked rows' total size past ``budget``.
 
     Args:
         features: (n, d) row features.
-        budget: number of rows to pick (capped at n).
+        budget: total size of the picked rows.
+        sizes: (n,) size of each row (its interactions); default 1 each (a budget in rows).
 
     Returns:
-        (min(budget, n),) int64 indices in pick order.
+        int64 indices in pick order.
     """
     n = features.shape[0]
-    budget = min(max(budget, 0), n)
+    sizes = np.ones(n, dtype=np.int64) if sizes is None else np.asarray(sizes, dtype=np.int64)
     f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
     target = f.mean(axis=0)
     running = np.zeros_like(target)
     free = np.ones(n, dtype=bool)
-    picked = np.empty(budget, dtype=np.int64)
-    for k in range(budget):
-        dist = np.linalg.norm(target - (running + f) / (k + 1), axis=1)
+    picked: list[int] = []
+    used = 0
+    while len(picked) < n:
+        dist = np.linalg.norm(target - (running + f) / (len(picked) + 1), axis=1)
         dist[~free] = np.inf
         best = int(np.argmin(dist))
-        picked[k], free[best] = best, False
+        if used + sizes[best] > budget:
+            break
+        picked.append(best)
+        free[best], used = False, used + sizes[best]
         running += f[best]
-    return picked
+    return np.asarray(picked, dtype=np.int64)
 
 
 def allocate_budget(group_sizes: np.ndarray, budget: int) -> np.ndarray:
@@ -122,31 +132,46 @@ def rarest_items(rows: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def select_exemplars(state: MVAEState, rows: sp.csr_matrix, *, budget: int,
-                     group_by_item: bool = True) -> np.ndarray:
-    """Indices of at most ``budget`` exemplar rows, herded on the encoder means of ``state``.
+def select_exemplars(state: MVAEState, rows: sp.csr_matrix, *, budget: int, group_by_item: bool = True,
+                     in_interactions: bool = False) -> np.ndarray:
+    """Indices of the exemplar rows within ``budget``, herded on the encoder means of ``state``.
 
     Args:
         state: the model just trained (its encoder gives the features).
         rows: (n, I) candidate rows (current period rows plus previous exemplars).
-        budget: number of exemplars to keep.
-        group_by_item: split the budget over rarest-item groups ∝ group size (module docstring);
+        budget: rows to keep, or interactions (non-zeros) the kept rows may hold.
+        group_by_item: split the rows over rarest-item groups ∝ group size (module docstring);
             False herds over all rows at once.
+        in_interactions: ``budget`` counts interactions: the most rows whose split over the
+            groups, each group's first rows in herding order, holds at most ``budget`` of them.
 
     Returns:
         Sorted int64 row indices.
     """
+    rows = sp.csr_matrix(rows)
     features = encode(state, rows)
+    sizes = np.diff(rows.indptr) if in_interactions else np.ones(rows.shape[0], dtype=np.int64)
     if not group_by_item:
-        return np.sort(herding(features, budget))
-    groups = rarest_items(rows)
-    labels, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
-    counts = allocate_budget(sizes, budget)
-    chosen = []
-    for g in np.flatnonzero(counts):
-        members = np.flatnonzero(inverse == g)
-        chosen.append(members[herding(features[members], int(counts[g]))])
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+        return np.sort(herding(features, budget, sizes))
+    _, inverse, group_sizes = np.unique(rarest_items(rows), return_inverse=True, return_counts=True)
+    members = [np.flatnonzero(inverse == g) for g in range(group_sizes.size)]
+    if not in_interactions:
+        quotas = allocate_budget(group_sizes, budget)
+        return _take([m[herding(features[m], int(q))] for m, q in zip(members, quotas)], quotas)
+    orders = [m[herding(features[m], m.size)] for m in members]  # each group's full herding order
+    chosen = np.zeros(0, dtype=np.int64)
+    for n_rows in range(1, rows.shape[0] + 1):
+        candidate = _take(orders, allocate_budget(group_sizes, n_rows))
+        if sizes[candidate].sum() > budget:
+            break
+        chosen = candidate
+    return chosen
+
+
+def _take(orders: list[np.ndarray], quotas: np.ndarray) -> np.ndarray:
+    """The first ``quotas[g]`` rows of each group's order, sorted."""
+    picked = [order[:int(q)] for order, q in zip(orders, quotas) if q > 0]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
 
 
 def make_exemplars(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.ndarray) -> Exemplars:

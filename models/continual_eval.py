@@ -1,6 +1,8 @@
-"""Evaluate M_t on period t+1 with the 80/20 fold-in protocol (docs/architecture.md §3).
+"""Evaluate M_t on a period's bags with the 80/20 fold-in protocol (docs/architecture.md §3).
 
-For each row (user bag) of period t+1 with n ≥ 2 items, a seeded random
+The test of the continual protocol is period t+1; periods j ≤ t fill the accuracy matrix that
+measures forgetting (:mod:`models.comparison`). For each row (user bag) of the period with n ≥ 2
+items, a seeded random
 ``n_targets = min(n − 1, max(1, round(0.2·n)))`` items are the targets and the rest the fold-in
 input. Rows with a single item cannot give both an input and a target: they are skipped and
 counted (``skipped_users``). Fold-in items are excluded from the ranking; fold-in items the model
@@ -48,14 +50,13 @@ def _keep_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def evaluate_next_period(state: MVAEState, next_rows: sp.csr_matrix, *, seen_items: np.ndarray,
-                         item_counts: np.ndarray, seed: int = 0,
-                         ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
-    """Metrics of model M_t on period t+1's rows.
+def evaluate_period(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.ndarray,
+                    item_counts: np.ndarray, seed: int = 0, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+    """Metrics of model M_t on a period's rows (period t+1 for the continual protocol's test).
 
     Args:
         state: M_t.
-        next_rows: (n, I) binary rows of period t+1.
+        rows: (n, I) binary rows of the evaluated period.
         seen_items: (I,) bool, items seen through t (others are masked and dropped as targets).
         item_counts: (I,) interaction counts through t (PSP propensities).
         seed: seed of the fold-in split and of the AUC negatives.
@@ -65,16 +66,16 @@ def evaluate_next_period(state: MVAEState, next_rows: sp.csr_matrix, *, seen_ite
         ``models.metrics.evaluate``'s keys plus ``dropped_targets`` (targets unseen through t),
         ``n_targets`` (targets kept) and ``skipped_users`` (rows with < 2 items).
     """
-    next_rows = sp.csr_matrix(next_rows, dtype=np.float32)
+    rows = sp.csr_matrix(rows, dtype=np.float32)
     seen = np.asarray(seen_items, dtype=bool)
-    if seen.shape != (next_rows.shape[1],) or np.shape(item_counts) != (next_rows.shape[1],):
-        raise ValueError(f"seen_items and item_counts must have shape ({next_rows.shape[1]},), "
+    if seen.shape != (rows.shape[1],) or np.shape(item_counts) != (rows.shape[1],):
+        raise ValueError(f"seen_items and item_counts must have shape ({rows.shape[1]},), "
                          f"got {seen.shape} and {np.shape(item_counts)}")
-    context, targets, kept = fold_in_split(next_rows, seed=seed)
+    context, targets, kept = fold_in_split(rows, seed=seed)
     known_targets = _keep_columns(targets, seen)
     scores = predict_scores(state, _keep_columns(context, seen), item_mask=seen)
     result = evaluate(scores, known_targets, ks=ks, item_counts=np.asarray(item_counts), seed=seed)
     result["dropped_targets"] = float(targets.nnz - known_targets.nnz)
     result["n_targets"] = float(known_targets.nnz)
-    result["skipped_users"] = float(next_rows.shape[0] - kept.size)
+    result["skipped_users"] = float(rows.shape[0] - kept.size)
     return result

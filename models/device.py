@@ -7,6 +7,9 @@ The resolved name is what callers record next to their results.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import jax
 import torch
 
@@ -47,3 +50,16 @@ def _jax_gpus() -> list[jax.Device]:
         return jax.devices("gpu")
     except RuntimeError:  # no GPU backend installed
         return []
+
+
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """Torch's deterministic algorithms inside the block (same seed, same machine → same numbers),
+    the caller's setting restored after it. Where an operation has no deterministic kernel torch
+    warns instead of failing."""
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)

@@ -3,16 +3,19 @@
 Liang, Krishnan, Hoffman, Jebara, *Variational Autoencoders for Collaborative Filtering*,
 WWW 2018, §2: architecture ``[I → 600 → 200 → 600 → I]`` with tanh, L2-normalised input,
 dropout on the input, loss per row ``−Σ_i x_i·log softmax(f(z))_i + β·KL(q(z|x) ‖ N(0, I))``
-with ``β = min(cap, step / anneal_steps)`` (§2.2.2, annealing), Adam.
+with β annealed linearly to a cap (§2.2.2), Adam.
 
 Continual-learning extras:
+- one β rule for every training call (:func:`kl_weight`): β depends only on the updates made
+  in the current call, so a model trained from scratch and a warm-started one see the same β
+  after the same number of updates;
 - rows may be fractional (Distill-CF summary rows): the multinomial term is a weighted sum;
 - the item axis grows: :func:`grow_state` pads the input/output layers (old weights kept, new ones
   initialised) and the Adam moments with zeros, so old items' logits are unchanged;
 - items not seen yet (``item_mask`` False) get logit −inf in the loss and in ranking;
 - an optional :class:`DistillTerm` adds ADER's knowledge-distillation loss (see ``models.ader``).
 
-Training state (weights, Adam moments by parameter name, step counter, annealing length) is an
+Training state (weights, Adam moments by parameter name, update counter) is an
 explicit :class:`MVAEState`; :func:`state_arrays` / :func:`state_from_arrays` turn it into named
 NumPy arrays and back (the caller stores them). No I/O here.
 """
@@ -20,6 +23,7 @@ NumPy arrays and back (the caller stores them). No I/O here.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import replace
@@ -30,14 +34,15 @@ import torch
 import torch.nn.functional as F
 
 from models.configs import Device, MVAEConfig
-from models.device import torch_device
+from models.device import deterministic, torch_device
 from models.metrics import ranking_metrics
 
 # Names of the parameters and, for those with an item axis, which axis it is.
 _ITEM_AXIS = {"enc0.weight": 1, "dec1.weight": 0, "dec1.bias": 0}
 _PARAM_NAMES = ("enc0.weight", "enc0.bias", "enc1.weight", "enc1.bias",
                 "dec0.weight", "dec0.bias", "dec1.weight", "dec1.bias")
-_MOMENTS = ("exp_avg", "exp_avg_sq")  # Adam's per-element state (the rest, "step", is a scalar)
+_MOMENTS = ("exp_avg", "exp_avg_sq")
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning)  # Adam's per-element state (the rest, "step", is a scalar)
 VAL_KEY = "ndcg@100"
 
 
@@ -49,8 +54,7 @@ class MVAEState:
         params: parameter name → tensor (names in ``_PARAM_NAMES``; torch ``F.linear`` layout).
         adam: parameter name → Adam state of that parameter (``step``, ``exp_avg``,
             ``exp_avg_sq``); empty before the first update.
-        step: updates made so far (drives β annealing).
-        anneal_steps: annealing length fixed at the first training call (0 = not trained yet).
+        step: updates made so far, over every training call (seeds the batch order and noise).
         n_items: size of the item axis.
         val_history: validation nDCG@100 (×100) per epoch of the last training call.
         best_epoch: epoch (0-based) whose weights were kept in the last training call.
@@ -59,7 +63,6 @@ class MVAEState:
     params: dict[str, torch.Tensor]
     adam: dict[str, dict[str, torch.Tensor]]
     step: int
-    anneal_steps: int
     n_items: int
     val_history: tuple[float, ...] = ()
     best_epoch: int = -1
@@ -67,10 +70,14 @@ class MVAEState:
 
 @dataclass(frozen=True)
 class DistillTerm:
-    """ADER knowledge-distillation term added to every update (Mi et al., RecSys 2020, §3.3).
+    """ADER knowledge-distillation term added to every update (Mi et al., RecSys 2020, §3.3, Eq. 7).
 
-    Loss = ``weight · mean_u [−Σ_{i∈old} softmax(old_logits_u)_i · log softmax(new_logits_u[old])_i]``
-    on a batch of exemplar rows; the new model's softmax is restricted to the old items.
+    Loss = ``weight · mean_u m_u·[−Σ_{i∈old} softmax(old_logits_u)_i · log softmax(new_logits_u[old])_i]``
+    on a batch of exemplar rows, with m_u = Σ_i x_ui the exemplar's mass; the new model's softmax
+    is restricted to the old items. In ADER each exemplar is one (session, next item) event, so
+    its cross-entropy and its distillation term both weigh one event. Here an exemplar is a bag
+    whose multinomial likelihood −Σ_i x_ui·log p_i weighs m_u events; weighting its soft
+    cross-entropy (whose targets sum to 1) by m_u keeps the two terms on the same scale.
 
     Attributes:
         rows: (m, n_items) exemplar rows (model inputs).
@@ -101,7 +108,7 @@ def init_state(n_items: int, *, config: MVAEConfig, seed: int) -> MVAEState:
     for layer, shape in shapes.items():
         params[f"{layer}.weight"] = _xavier(shape, g)
         params[f"{layer}.bias"] = torch.randn(shape[0], generator=g) * 1e-3
-    return MVAEState(params=params, adam={}, step=0, anneal_steps=0, n_items=n_items)
+    return MVAEState(params=params, adam={}, step=0, n_items=n_items)
 
 
 def grow_state(state: MVAEState, n_items: int, *, seed: int) -> MVAEState:
@@ -130,14 +137,58 @@ def grow_state(state: MVAEState, n_items: int, *, seed: int) -> MVAEState:
     return replace(state, params=params, adam=adam, n_items=n_items)
 
 
-def _forward(params: dict[str, torch.Tensor], x: torch.Tensor, *, dropout: float,
+@dataclass(frozen=True)
+class Batch:
+    """A minibatch of rows as sparse CSR parts: the input layer multiplies only the non-zeros,
+    and nothing of size (rows × items) is built but the logits.
+
+    Attributes:
+        crow, cols, values: the CSR of the (b, I) rows (values as stored, e.g. fractional).
+        rows: (nnz,) the row of each stored value.
+        shape: (b, I).
+    """
+
+    crow: torch.Tensor
+    cols: torch.Tensor
+    values: torch.Tensor
+    rows: torch.Tensor
+    shape: tuple[int, int]
+
+    def with_values(self, values: torch.Tensor) -> torch.Tensor:
+        """The sparse (b, I) CSR tensor of these positions holding ``values``."""
+        return torch.sparse_csr_tensor(self.crow, self.cols, values, self.shape, check_invariants=False)
+
+    def mass(self) -> torch.Tensor:
+        """(b,) row sums Σ_i x_ui."""
+        return torch.zeros(self.shape[0], device=self.values.device).index_add_(0, self.rows, self.values)
+
+
+def to_batch(rows: sp.csr_matrix, index: np.ndarray | None = None, *, device: torch.device | str = "cpu") -> Batch:
+    """The rows ``index`` (default all) of a CSR matrix as a :class:`Batch` on ``device``."""
+    part = sp.csr_matrix(rows if index is None else rows[index], dtype=np.float32)
+    part.sort_indices()
+    return Batch(
+        crow=torch.from_numpy(part.indptr.astype(np.int64)).to(device),
+        cols=torch.from_numpy(part.indices.astype(np.int64)).to(device),
+        values=torch.from_numpy(part.data).to(device),
+        rows=torch.from_numpy(np.repeat(np.arange(part.shape[0]), np.diff(part.indptr))).to(device),
+        shape=part.shape,
+    )
+
+
+def _forward(params: dict[str, torch.Tensor], x: Batch, *, dropout: float,
              g: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits, μ, log σ² for dense rows ``x``; stochastic (dropout + sampling) iff ``g`` is given."""
-    h = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    """Logits, μ, log σ² for the rows ``x``; stochastic (dropout + sampling) iff ``g`` is given.
+
+    The input is L2-normalised per row and dropped out on its non-zeros (zeros stay zero either
+    way), then multiplied sparse × dense: O(nnz·hidden) instead of O(b·I·hidden).
+    """
+    norms = torch.zeros(x.shape[0], device=x.values.device).index_add_(0, x.rows, x.values * x.values)
+    h = x.values / norms.sqrt().clamp_min(1e-12)[x.rows]
     if g is not None and dropout > 0.0:
         keep = torch.rand(h.shape, generator=g, device=h.device) >= dropout
         h = h * keep / (1.0 - dropout)
-    h = torch.tanh(F.linear(h, params["enc0.weight"], params["enc0.bias"]))
+    h = torch.tanh(x.with_values(h) @ params["enc0.weight"].T + params["enc0.bias"])
     stats = F.linear(h, params["enc1.weight"], params["enc1.bias"])
     latent = stats.shape[1] // 2
     mu, logvar = stats[:, :latent], stats[:, latent:]
@@ -149,44 +200,36 @@ def _forward(params: dict[str, torch.Tensor], x: torch.Tensor, *, dropout: float
     return F.linear(h, params["dec1.weight"], params["dec1.bias"]), mu, logvar
 
 
-def _masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """log softmax over the unmasked items; masked entries are 0 (so 0·(−inf) never happens)."""
-    if mask is None:
-        return F.log_softmax(logits, dim=1)
-    logp = F.log_softmax(logits.masked_fill(~mask, -math.inf), dim=1)
-    return logp.masked_fill(~mask, 0.0)
-
-
-def vae_loss(params: dict[str, torch.Tensor], x: torch.Tensor, *, beta: float, dropout: float,
-             mask: torch.Tensor | None, g: torch.Generator) -> torch.Tensor:
+def vae_loss(params: dict[str, torch.Tensor], x: Batch, *, beta: float, dropout: float,
+             g: torch.Generator) -> torch.Tensor:
     """Mean over rows of ``−Σ_i x_i·log softmax(logits)_i + β·KL(N(μ, σ²) ‖ N(0, I))`` (Liang §2.2)."""
     logits, mu, logvar = _forward(params, x, dropout=dropout, g=g)
-    nll = -(x * _masked_log_softmax(logits, mask)).sum(dim=1).mean()
+    logp = F.log_softmax(logits, dim=1)
+    nll = -(x.values * logp[x.rows, x.cols]).sum() / x.shape[0]
     kl = 0.5 * (-logvar + logvar.exp() + mu.pow(2) - 1.0).sum(dim=1).mean()
     return nll + beta * kl
 
 
-def _dense(rows: sp.csr_matrix, index: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(rows[index].toarray().astype(np.float32, copy=False)).to(device)
-
-
-def _distill_loss(params: dict[str, torch.Tensor], term: DistillTerm, index: np.ndarray,
-                  device: torch.device) -> torch.Tensor:
-    logits, _, _ = _forward(params, _dense(term.rows, index, device), dropout=0.0, g=None)
+def distill_loss(params: dict[str, torch.Tensor], term: DistillTerm, index: np.ndarray,
+                 device: torch.device) -> torch.Tensor:
+    """ADER's distillation loss on the exemplars ``index`` (mass-weighted, see :class:`DistillTerm`)."""
+    x = to_batch(term.rows, index, device=device)
+    logits, _, _ = _forward(params, x, dropout=0.0, g=None)
     old_items = torch.from_numpy(term.old_items).to(device)
     teacher = F.softmax(torch.from_numpy(term.old_logits[index]).to(device), dim=1)
     student = F.log_softmax(logits[:, old_items], dim=1)
-    return -(teacher * student).sum(dim=1).mean()
+    return -(x.mass() * (teacher * student).sum(dim=1)).mean()
 
 
-def _anneal_steps(config: MVAEConfig, n_batches: int) -> int:
-    """Updates over which β would reach 1, so that β hits the cap at ``anneal_horizon`` of the plan."""
-    if config.anneal_steps is not None:
-        return config.anneal_steps
-    planned = config.epochs * n_batches
-    if config.anneal_cap <= 0.0:
-        return planned  # β ≡ 0 whatever the length
-    return max(1, math.ceil(planned * config.anneal_horizon / config.anneal_cap))
+def kl_weight(updates: int, config: MVAEConfig) -> float:
+    """β after ``updates`` updates of the current training call: ``cap·min(1, updates/anneal_updates)``.
+
+    A function of this call's updates only (Liang et al. 2018, §2.2.2, restarted every period):
+    every strategy, warm-started or not, sees the same β after the same number of updates.
+    """
+    if config.anneal_updates == 0:
+        return config.anneal_cap
+    return config.anneal_cap * min(1.0, updates / config.anneal_updates)
 
 
 def _adam(params: dict[str, torch.Tensor], state: dict[str, dict[str, torch.Tensor]], *,
@@ -244,6 +287,16 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, seed: int, init: MVAE
     n_rows, n_items = rows.shape
     if n_rows == 0:
         raise ValueError("rows must have at least one row")
+    with deterministic():
+        return _train(rows, config=config, seed=seed, init=init, item_mask=item_mask, validation=validation,
+                      distill=distill, progress=progress)
+
+
+def _train(rows: sp.csr_matrix, *, config: MVAEConfig, seed: int, init: MVAEState | None,
+           item_mask: np.ndarray | None, validation: tuple[sp.csr_matrix, sp.csr_matrix] | None,
+           distill: DistillTerm | None, progress: Callable[[int, float, float], None] | None) -> MVAEState:
+    """:func:`train_mvae` after its argument checks, under torch's deterministic algorithms."""
+    n_rows, n_items = rows.shape
     device = torch_device(config.device)
     state = init_state(n_items, config=config, seed=seed) if init is None else grow_state(init, n_items, seed=seed)
     if item_mask is not None:
@@ -253,7 +306,6 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, seed: int, init: MVAE
     params = {name: state.params[name].clone().to(device).requires_grad_(True) for name in _PARAM_NAMES}
     optimiser = _adam(params, state.adam, lr=config.lr)
     n_batches = math.ceil(n_rows / config.batch_size)
-    anneal_steps = state.anneal_steps or _anneal_steps(config, n_batches)
     rng = np.random.default_rng([seed, state.step])
     g = torch.Generator(device=device).manual_seed(seed * 1_000_003 + state.step)
     step, history, best, best_epoch, best_snapshot = state.step, [], -math.inf, -1, None
@@ -261,13 +313,13 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, seed: int, init: MVAE
         order = rng.permutation(n_rows)
         total = 0.0
         for start in range(0, n_rows, config.batch_size):
-            beta = min(config.anneal_cap, step / anneal_steps)
-            x = _dense(rows, order[start:start + config.batch_size], device)
-            loss = vae_loss(params, x, beta=beta, dropout=config.dropout, mask=None, g=g)
+            beta = kl_weight(step - state.step, config)
+            x = to_batch(rows, order[start:start + config.batch_size], device=device)
+            loss = vae_loss(params, x, beta=beta, dropout=config.dropout, g=g)
             if distill is not None and distill.weight > 0.0:
                 pick = rng.choice(distill.rows.shape[0], min(config.batch_size, distill.rows.shape[0]),
                                   replace=False)
-                loss = loss + distill.weight * _distill_loss(params, distill, pick, device)
+                loss = loss + distill.weight * distill_loss(params, distill, pick, device)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -287,8 +339,8 @@ def train_mvae(rows: sp.csr_matrix, *, config: MVAEConfig, seed: int, init: MVAE
     if best_snapshot is None:
         best_snapshot, best_epoch = _snapshot(params, optimiser, step), config.epochs - 1
     kept_params, kept_adam, kept_step = best_snapshot
-    return MVAEState(params=kept_params, adam=kept_adam, step=kept_step, anneal_steps=anneal_steps,
-                     n_items=n_items, val_history=tuple(history), best_epoch=best_epoch)
+    return MVAEState(params=kept_params, adam=kept_adam, step=kept_step, n_items=n_items,
+                     val_history=tuple(history), best_epoch=best_epoch)
 
 
 def _train_on_columns(rows: sp.csr_matrix, state: MVAEState, idx: np.ndarray, *, config: MVAEConfig, seed: int,
@@ -354,10 +406,10 @@ def _scores(params: dict[str, torch.Tensor], context: sp.csr_matrix, mask: torch
     """Deterministic logits (no dropout, z = μ); masked (and context, if excluded) items −inf."""
     out = []
     for start in range(0, context.shape[0], batch_size):
-        x = _dense(context, np.arange(start, min(start + batch_size, context.shape[0])), device)
+        x = to_batch(context, np.arange(start, min(start + batch_size, context.shape[0])), device=device)
         logits, _, _ = _forward(params, x, dropout=0.0, g=None)
         if exclude_context:
-            logits = logits.masked_fill(x > 0, -math.inf)
+            logits[x.rows, x.cols] = -math.inf
         if mask is not None:
             logits = logits.masked_fill(~mask, -math.inf)
         out.append(logits)
@@ -403,8 +455,7 @@ def state_arrays(state: MVAEState) -> dict[str, np.ndarray]:
     out = {f"params/{name}": t.numpy() for name, t in state.params.items()}
     out |= {f"adam/{name}/{key}": v.numpy() for name, entry in state.adam.items() for key, v in entry.items()}
     return out | {
-        "step": np.asarray(state.step, dtype=np.int64), "anneal_steps": np.asarray(state.anneal_steps, dtype=np.int64),
-        "n_items": np.asarray(state.n_items, dtype=np.int64),
+        "step": np.asarray(state.step, dtype=np.int64), "n_items": np.asarray(state.n_items, dtype=np.int64),
         "val_history": np.asarray(state.val_history, dtype=np.float64),
         "best_epoch": np.asarray(state.best_epoch, dtype=np.int64),
     }
@@ -423,7 +474,7 @@ def state_from_arrays(arrays: dict[str, np.ndarray]) -> MVAEState:
     missing = sorted(set(_PARAM_NAMES) - set(params))
     if missing:
         raise ValueError(f"state arrays lack parameters {missing}")
-    return MVAEState(params=params, adam=adam, step=int(arrays["step"]), anneal_steps=int(arrays["anneal_steps"]),
+    return MVAEState(params=params, adam=adam, step=int(arrays["step"]),
                      n_items=int(arrays["n_items"]), val_history=tuple(float(v) for v in arrays["val_history"]),
                      best_epoch=int(arrays["best_epoch"]))
 
@@ -436,7 +487,7 @@ def encode(state: MVAEState, rows: sp.csr_matrix, *, device: Device = "auto") ->
     params = {name: t.to(dev) for name, t in state.params.items()}
     out = []
     for start in range(0, rows.shape[0], 2048):
-        x = _dense(rows, np.arange(start, min(start + 2048, rows.shape[0])), dev)
+        x = to_batch(rows, np.arange(start, min(start + 2048, rows.shape[0])), device=dev)
         out.append(_forward(params, x, dropout=0.0, g=None)[1].cpu().numpy())
     latent = state.params["enc1.weight"].shape[0] // 2
     return np.concatenate(out) if out else np.zeros((0, latent), dtype=np.float32)

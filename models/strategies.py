@@ -11,7 +11,11 @@ is the one training step every strategy shares, so all of them get the same trai
 - ``distill_cf``: rows of period t + the Distill-CF summaries S_0..S_{t−1} (fractional rows,
   each rescaled to a real row's mean mass, :func:`as_fake_users`), warm start.
 - ``ader``: rows of period t + exemplars E_{t−1}, knowledge distillation from M_{t−1} on them
-  (:mod:`models.ader`), warm start; carries E_t, herded from (period t rows ∪ E_{t−1}).
+  (:mod:`models.ader`), warm start; carries E_t, herded from (period t rows ∪ E_{t−1}) within
+  a budget of rows or, by default, of the interactions Distill-CF's summaries hold.
+
+Every state records what its training replayed (:class:`Replayed`: rows, interactions, mass), so
+budgets can be compared in interactions, not only in rows.
 
 Adding a strategy is one entry in :data:`STRATEGIES`; the flows, tasks, catalog exports, CLI and
 benchmarks read names and properties from it.
@@ -40,6 +44,7 @@ class Source(enum.Enum):
 
     HISTORY = "history"  # every row of the periods before t
     SUMMARIES = "summaries"  # the Distill-CF summaries of the periods before t
+    SUMMARY_SIZES = "summary_sizes"  # the interactions each summary of the periods ≤ t holds
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,15 @@ class PeriodData:
         history: (n_<t, I) rows of the periods before t (when the strategy needs HISTORY).
         summaries: (Σ μ, I) Distill-CF summary rows of the periods before t, values in [0, 1]
             (when it needs SUMMARIES).
+        summary_sizes: (t+1,) interactions (non-zeros) of the summaries S_0..S_t (when it needs
+            SUMMARY_SIZES).
     """
 
     current: sp.csr_matrix
     item_mask: np.ndarray
     history: sp.csr_matrix | None = None
     summaries: sp.csr_matrix | None = None
+    summary_sizes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "current", sp.csr_matrix(self.current, dtype=np.float32))
@@ -74,6 +82,28 @@ class Carry(Protocol):
 
 
 @dataclass(frozen=True)
+class Replayed:
+    """What a strategy trained on besides period t's own rows: the budget it spent.
+
+    Attributes:
+        rows: replayed rows (past bags, fake users or exemplars).
+        interactions: their non-zeros.
+        mass: their total weight Σ x_ui (what the multinomial likelihood counts).
+    """
+
+    rows: int = 0
+    interactions: int = 0
+    mass: float = 0.0
+
+    @classmethod
+    def of(cls, rows: sp.csr_matrix | None) -> Replayed:
+        """The budget spent by replaying ``rows`` (None: nothing)."""
+        if rows is None:
+            return cls()
+        return cls(rows=rows.shape[0], interactions=int(rows.nnz), mass=float(rows.sum()))
+
+
+@dataclass(frozen=True)
 class StrategyState:
     """A strategy's model after a period plus what it carries to the next one.
 
@@ -82,6 +112,7 @@ class StrategyState:
         model: the trained MultVAE M_t.
         periods_trained: how many periods this strategy has trained on (t + 1 after period t).
         rows_used: training rows of the last call (current + replayed rows).
+        replayed: what the last call replayed besides the current rows.
         carry: what the strategy keeps for the next period (ADER: its exemplars), or None.
     """
 
@@ -89,6 +120,7 @@ class StrategyState:
     model: MVAEState
     periods_trained: int
     rows_used: int
+    replayed: Replayed = Replayed()
     carry: Carry | None = None
 
 
@@ -144,9 +176,15 @@ class DistillCFReplay(Strategy):
 
 
 class ADER(Strategy):
-    """Period t's rows plus herded exemplars, with adaptive distillation from M_{t−1}."""
+    """Period t's rows plus herded exemplars, with adaptive distillation from M_{t−1}.
+
+    With ``TrainingConfig.exemplar_budget == "interactions"`` the exemplars kept after period t
+    hold at most as many interactions as the Distill-CF summaries S_0..S_t (hence its need of
+    their sizes); with ``"rows"``, ``exemplars_per_period`` rows per period trained.
+    """
 
     name = "ader"
+    needs = frozenset({Source.SUMMARY_SIZES})
 
     def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
         return None if previous is None or previous.carry is None else previous.carry.rows
@@ -164,12 +202,22 @@ class ADER(Strategy):
         pool = data.current
         if previous is not None and previous.carry is not None:
             pool = sp.vstack([pool, _widen(previous.carry.rows.copy(), pool.shape[1])], format="csr")
-        keep = ader.select_exemplars(model, pool, budget=config.exemplars_per_period * periods_trained,
-                                     group_by_item=config.group_by_item)
+        keep = ader.select_exemplars(model, pool, budget=_exemplar_budget(data, config, periods_trained),
+                                     group_by_item=config.group_by_item,
+                                     in_interactions=config.exemplar_budget == "interactions")
         return ader.make_exemplars(model, pool[keep], seen_items=data.item_mask)
 
     def restore_carry(self, arrays: dict[str, np.ndarray | sp.csr_matrix]) -> ader.Exemplars:
         return ader.Exemplars.from_arrays(arrays)
+
+
+def _exemplar_budget(data: PeriodData, config: TrainingConfig, periods_trained: int) -> int:
+    """ADER's budget after period t: rows, or the interactions of the summaries S_0..S_t."""
+    if config.exemplar_budget == "rows":
+        return config.exemplars_per_period * periods_trained
+    if data.summary_sizes is None:
+        raise ValueError("ADER's interaction budget needs the summaries' sizes (PeriodData.summary_sizes)")
+    return int(np.sum(data.summary_sizes))
 
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Individual(), Joint(), DistillCFReplay(), ADER())}
@@ -215,7 +263,8 @@ def training_rows(strategy: Strategy, data: PeriodData, previous: StrategyState 
     extra = strategy.replayed(data, previous)
     if extra is None or extra.shape[0] == 0:
         return data.current
-    return sp.vstack([data.current, _widen(sp.csr_matrix(extra), data.current.shape[1])], format="csr", dtype=np.float32)
+    width = data.current.shape[1]
+    return sp.vstack([data.current, _widen(sp.csr_matrix(extra), width)], format="csr", dtype=np.float32)
 
 
 def train_strategy(strategy: Strategy, data: PeriodData, *, previous: StrategyState | None,
@@ -249,6 +298,7 @@ def train_strategy(strategy: Strategy, data: PeriodData, *, previous: StrategySt
                        progress=progress)
     periods = 1 if previous is None else previous.periods_trained + 1
     return StrategyState(strategy=strategy.name, model=model, periods_trained=periods, rows_used=rows.shape[0],
+                         replayed=Replayed.of(rows[data.current.shape[0]:]),
                          carry=strategy.carry(model, data, previous, config, periods))
 
 
@@ -258,7 +308,8 @@ def strategy_state_arrays(state: StrategyState) -> dict[str, np.ndarray | sp.csr
     out = {f"model/{k}": v for k, v in state_arrays(state.model).items()}
     out |= {f"carry/{k}": v for k, v in (state.carry.to_arrays() if state.carry is not None else {}).items()}
     return out | {"strategy": np.asarray(state.strategy), "periods_trained": np.asarray(state.periods_trained),
-                  "rows_used": np.asarray(state.rows_used)}
+                  "rows_used": np.asarray(state.rows_used), "replayed": np.asarray(
+                      [state.replayed.rows, state.replayed.interactions, state.replayed.mass], dtype=np.float64)}
 
 
 def strategy_state_from_arrays(arrays: dict[str, np.ndarray | sp.csr_matrix]) -> StrategyState:
@@ -269,6 +320,8 @@ def strategy_state_from_arrays(arrays: dict[str, np.ndarray | sp.csr_matrix]) ->
         if kind in parts:
             parts[kind][rest] = value
     name = str(arrays["strategy"])
+    rows, interactions, mass = arrays["replayed"]
     return StrategyState(strategy=name, model=state_from_arrays(parts["model"]),
                          periods_trained=int(arrays["periods_trained"]), rows_used=int(arrays["rows_used"]),
+                         replayed=Replayed(rows=int(rows), interactions=int(interactions), mass=float(mass)),
                          carry=get_strategy(name).restore_carry(parts["carry"]) if parts["carry"] else None)

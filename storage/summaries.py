@@ -97,3 +97,14 @@ def summarised_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> list[
     return [row[0] for row in con.execute(
         "SELECT period FROM summary_runs WHERE dataset = ? ORDER BY period", [dataset]
     ).fetchall()]
+
+
+def summary_sizes(con: duckdb.DuckDBPyConnection, *, dataset: str, through_period: int) -> np.ndarray:
+    """Interactions (stored cells) of each summarised period ``<= through_period``, in period order."""
+    rows = con.execute(
+        "SELECT r.period, count(s.value) FROM summary_runs r LEFT JOIN summaries s "
+        "ON s.dataset = r.dataset AND s.period = r.period WHERE r.dataset = ? AND r.period <= ? "
+        "GROUP BY r.period ORDER BY r.period",
+        [dataset, through_period],
+    ).fetchall()
+    return np.asarray([n for _, n in rows], dtype=np.int64)

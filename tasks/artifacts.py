@@ -15,7 +15,7 @@ from storage.arrays import read_json
 from tasks.catalog import metrics_frame
 from tasks.policy import IO_TASK
 from tasks.progress import artifact_key
-from tasks.report import long_table, markdown_table, pivot_metric, plot_metric
+from tasks.report import long_table, markdown_table, pivot_metric, plot_metric, rounded, transfer_table
 
 
 @task(name="publish-metrics-table", **IO_TASK)
@@ -23,7 +23,7 @@ def publish_metrics_table(db: str, *, dataset: str) -> str:
     """Table artifact: one row per (strategy, evaluated period) with the report metrics."""
     metrics = metrics_frame(db, dataset=dataset)
     key = artifact_key(dataset, "metrics")
-    rows = long_table(metrics).to_dicts()
+    rows = rounded(long_table(metrics)).to_dicts()
     create_table_artifact(
         table=rows, key=key, description=f"Per-period metrics of M_t on period t+1 ({dataset})"
     )
@@ -36,11 +36,15 @@ def publish_metrics_plot(db: str, *, dataset: str) -> str:
     metrics = metrics_frame(db, dataset=dataset)
     key = artifact_key(dataset, "ndcg-10-plot")
     png = base64.b64encode(plot_metric(metrics, metric="ndcg", k=10)).decode()
+    forgetting = transfer_table(metrics)
     body = (
         f"# nDCG@10 per period: {dataset}\n\n"
         f"![nDCG@10 per period](data:image/png;base64,{png})\n\n"
         f"{markdown_table(pivot_metric(metrics, metric='ndcg', k=10))}\n"
     )
+    if not forgetting.is_empty():
+        body += ("\n## Forgetting (nDCG@10 of the last model on the periods it trained on)\n\n"
+                 f"{markdown_table(forgetting)}\n")
     create_markdown_artifact(markdown=body, key=key, description="nDCG@10 of M_t on period t+1")
     return key
 
@@ -50,21 +54,23 @@ def publish_run_summary(summary_metas: list[str], train_metas: list[str], *, dat
     """Markdown artifact: each new summary's size and density, each training run's rows."""
     key = artifact_key(dataset, "run-summary")
     lines = [f"# Work done in this run: {dataset}", "", "## Distill-CF summaries", ""]
-    lines += ["| period | rows (μ) | items | non-zeros | density | loss | seconds |"]
+    lines += ["| period | rows (μ) | items | interactions | share of the period's | loss | seconds |"]
     lines += ["|---" * 7 + "|"]
     for path in summary_metas:
         m = read_json(path)
         lines.append(
-            f"| {m['period']} | {m['rows']} | {m['items']} | {m['nnz']} | {m['density']:.4f} "
+            f"| {m['period']} | {m['rows']} | {m['items']} | {m['nnz']} | {100 * m['share_of_period']:.1f}% "
             f"| {m['loss']:.4f} | {m['seconds']:.1f} |"
         )
     lines += ["", "## Training runs", ""]
-    lines += ["| strategy | period | current rows | replayed rows | seconds |", "|---" * 5 + "|"]
+    lines += ["| strategy | period | current rows | current interactions | replayed rows | replayed interactions "
+              "| replayed mass | best epoch | val nDCG@100 | seconds |", "|---" * 10 + "|"]
     for path in train_metas:
         m = read_json(path)
         lines.append(
-            f"| {m['strategy']} | {m['period']} | {m['rows_current']} | {m['rows_replayed']} "
-            f"| {m['seconds']:.1f} |"
+            f"| {m['strategy']} | {m['period']} | {m['rows_current']} | {m['interactions_current']} "
+            f"| {m['rows_replayed']} | {m['interactions_replayed']} | {m['mass_replayed']:.0f} "
+            f"| {m['best_epoch']} | {m['val_ndcg100']:.2f} | {m['seconds']:.1f} |"
         )
     if not summary_metas and not train_metas:
         lines += ["", "Nothing new: every requested period was already done."]

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from models.strategies import Source, get_strategy
 from storage import catalog, ingest, matrices, periods, readers, results, summaries
 from storage.arrays import file_sha256, read_arrays, read_json, write_arrays
+from storage.errors import IngestError
 from storage.layout import Layout, meta_path
 from tasks.policy import IO_TASK
 
@@ -35,14 +36,17 @@ class FileRef:
 
 @dataclass(frozen=True)
 class PeriodTodo:
-    """The steps of one period that are not recorded yet (see :meth:`DoneWork.todo`)."""
+    """The steps of period t that are not recorded yet (see :meth:`DoneWork.todo`): its summary,
+    the evaluations of M_{t-1} on t, the training of M_t, and the evaluations of M_t on earlier
+    periods (strategy → periods) that measure forgetting."""
 
     distill: bool
     evaluate: tuple[str, ...]
     train: tuple[str, ...]
+    remember: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
     def __bool__(self) -> bool:
-        return self.distill or bool(self.evaluate or self.train)
+        return self.distill or bool(self.evaluate or self.train or self.remember)
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,18 @@ class DoneWork:
     models: frozenset[tuple[str, int]]
     evaluations: frozenset[tuple[str, int, int]]
 
-    def todo(self, period: int, strategies: list[str], *, force: bool = False) -> PeriodTodo:
+    def todo(self, period: int, strategies: list[str], *, force: bool = False, window: int = 0) -> PeriodTodo:
         """What period ``period`` still needs: its summary, the evaluations of every M_{t-1} on
-        it, every strategy's M_t. With ``force`` everything is redone."""
+        it, every strategy's M_t, and the evaluations of M_t on the ``window`` periods up to t.
+        With ``force`` everything is redone."""
+        earlier = range(max(0, period - window + 1), period + 1) if window > 0 else range(0)
         return PeriodTodo(
             distill=force or period not in self.summaries,
             evaluate=tuple(s for s in strategies if period > 0 and (force or (s, period - 1, period)
                                                                     not in self.evaluations)),
             train=tuple(s for s in strategies if force or (s, period) not in self.models),
+            remember=tuple((s, missing) for s in strategies if (missing := tuple(
+                j for j in earlier if force or (s, period, j) not in self.evaluations))),
         )
 
 
@@ -75,26 +83,44 @@ def open_catalog(db: str) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+@dataclass(frozen=True)
+class DataFile:
+    """A file to ingest; ``listed`` when it was found in a folder rather than named itself."""
+
+    path: str
+    listed: bool = False
+
+
 @task(name="list-data-files", cache_policy=NO_CACHE)
-def list_data_files(sources: list[str]) -> list[str]:
-    """Expand files and folders (their data files, sorted by name) into a list of file paths."""
-    out: list[str] = []
+def list_data_files(sources: list[str]) -> list[DataFile]:
+    """Expand files and folders (their data files, ``.csv.gz`` etc. included, sorted by name)."""
+    out: list[DataFile] = []
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            out += sorted(str(p) for p in path.iterdir() if p.suffix.lower() in readers.DATA_SUFFIXES)
+            out += [DataFile(str(p), listed=True) for p in sorted(path.iterdir())
+                    if p.is_file() and readers.is_data_file(p)]
         elif path.is_file():
-            out.append(str(path))
+            out.append(DataFile(str(path)))
         else:
             raise FileNotFoundError(f"data source {source!r} is neither a file nor a folder")
     return out
 
 
 @task(name="ingest-file", **IO_TASK)
-def ingest_file(db: str, path: str, *, dataset: str) -> ingest.IngestReport:
-    """Ingest one log file (a file already ingested, same SHA-256, is skipped by storage)."""
+def ingest_file(db: str, path: str, *, dataset: str, skip_unusable: bool = False) -> ingest.IngestReport:
+    """Ingest one log file (a file already ingested, same SHA-256, is skipped by storage).
+
+    With ``skip_unusable`` a file that cannot be ingested at all (empty, header only, no user/item/
+    time columns, unreadable) is skipped: the report says why (``problem``) and nothing is written.
+    """
     with open_catalog(db) as con:
-        return ingest.ingest_file(con, path, dataset=dataset)
+        try:
+            return ingest.ingest_file(con, path, dataset=dataset)
+        except IngestError as error:
+            if not skip_unusable:
+                raise
+            return ingest.IngestReport.unusable(path, dataset=dataset, problem=str(error))
 
 
 @task(name="cut-periods", **IO_TASK)
@@ -104,7 +130,7 @@ def cut_periods(db: str, *, dataset: str, policy: str | None, reset: bool = Fals
     with open_catalog(db) as con:
         policy = policy or periods.current_policy(con, dataset=dataset)
         if policy is None:
-            raise ValueError(f"dataset {dataset!r} has no period policy yet: give one (e.g. equal-count:17)")
+            raise ValueError(periods.missing_policy_message(con, dataset=dataset))
         return periods.cut_periods(con, dataset=dataset, policy=policy, reset=reset)
 
 
@@ -160,7 +186,7 @@ def export_train_inputs(db: str, storage_root: str, *, dataset: str, period: int
 
     Always the current rows and the item mask (items seen through ``period``); plus what the
     strategy declares it needs (:class:`models.strategies.Source`): the rows of every earlier
-    period, or the stacked summaries S_0..S_{t-1}. What a strategy carries from period to period
+    period, the stacked summaries S_0..S_{t-1}, or the sizes of S_0..S_t. What a strategy carries from period to period
     (ADER's exemplars) travels inside its previous state file.
     """
     needs = get_strategy(strategy).needs
@@ -175,6 +201,8 @@ def export_train_inputs(db: str, storage_root: str, *, dataset: str, period: int
             arrays["summaries"] = summaries.read_summaries(
                 con, dataset=dataset, through_period=period - 1, n_items=int(arrays["item_mask"].shape[0])
             )
+        if Source.SUMMARY_SIZES in needs:
+            arrays["summary_sizes"] = summaries.summary_sizes(con, dataset=dataset, through_period=period)
     path = Layout(Path(storage_root), dataset).train_inputs(strategy, period)
     return FileRef(str(path), write_arrays(path, arrays))
 

@@ -34,7 +34,7 @@ def summary_path(*, storage_root: str, dataset: str, period: int, rows_sha: str,
                                                                           seed=seed))
 
 
-@task(name="distill-summary", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
+@task(name="distill-summary", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True, result_serializer="json")
 def distill_summary(
     *,
     storage_root: str,
@@ -97,6 +97,7 @@ def distill_summary(
             "params": asdict(distill),
             "input_rows": int(rows.shape[0]),
             "input_nnz": int(rows.nnz),
+            "share_of_period": float(result.summary.nnz / max(rows.nnz, 1)),
         },
     )
     return str(output)

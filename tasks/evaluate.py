@@ -25,32 +25,30 @@ def evaluate_model(
     dataset: str,
     strategy: str,
     trained_through: int,
-    evaluated_on: int,
+    evaluated_on: list[int],
     state_path: str,
     run_id: str,
     seed: int = 0,
-) -> dict[str, float]:
-    """Evaluate M_trained_through^strategy on period ``evaluated_on`` and record the metrics.
+) -> dict[int, dict[str, float]]:
+    """Evaluate M_trained_through^strategy on each period of ``evaluated_on`` and record the metrics.
+
+    The next period (t+1) is the continual protocol's test; earlier periods (j ≤ t) fill the
+    accuracy matrix that measures forgetting.
 
     Returns:
-        The metric values written (keys like ``"ndcg@10"``, ``"auc"``, ``"dropped_targets"``).
+        period → the metric values written (keys like ``"ndcg@10"``, ``"auc"``, ``"dropped_targets"``).
     """
     state = strategy_state_from_arrays(read_arrays(state_path))
     with open_catalog(db) as con:
-        nxt = matrices.period_matrix(con, dataset=dataset, period=evaluated_on)
+        bags = {j: matrices.period_matrix(con, dataset=dataset, period=j).matrix for j in evaluated_on}
         seen = matrices.items_seen_through(con, dataset=dataset, period=trained_through)
         counts = matrices.item_counts_through(con, dataset=dataset, period=trained_through)
-    values = continual_eval.evaluate_next_period(
-        state.model, nxt.matrix, seen_items=seen, item_counts=counts, seed=seed
-    )
+    values = {j: continual_eval.evaluate_period(state.model, rows, seen_items=seen, item_counts=counts, seed=seed)
+              for j, rows in bags.items()}
     with open_catalog(db) as con:
-        results.write_metrics(
-            con,
-            dataset=dataset,
-            strategy=strategy,
-            trained_through=trained_through,
-            evaluated_on=evaluated_on,
-            values=[(*parse_metric_key(key), value) for key, value in values.items()],
-            run_id=run_id,
-        )
+        for j, metrics in values.items():
+            results.write_metrics(
+                con, dataset=dataset, strategy=strategy, trained_through=trained_through, evaluated_on=j,
+                values=[(*parse_metric_key(key), value) for key, value in metrics.items()], run_id=run_id,
+            )
     return values

@@ -70,7 +70,8 @@ def _models_code_key(task_ctx: Any, inputs: dict[str, Any]) -> str:
 MODEL_CACHE = (INPUTS - "force") + TASK_SOURCE + CacheKeyFnPolicy(cache_key_fn=_models_code_key)
 """Cache policy of the model tasks (distill, train): their inputs (storage root, dataset, period,
 content SHA-256 of the input files, configs, seed; not the ``force`` flag), their source, and the
-model code's digest; never arrays. The caller content-addresses the output path, so a cache hit
+model code's digest; never arrays. Their persisted results are JSON (a file path), never pickle:
+a result store anyone can write to cannot make a worker run code. The caller content-addresses the output path, so a cache hit
 always points at the file that run wrote. Model work is deterministic given its seed, so these
 tasks have no retries (a failure is a bug, not weather); their tag ``gpu`` puts them under the
 ``gpu`` tag concurrency limit (one per GPU)."""

@@ -1,15 +1,19 @@
-"""Report helpers shared by the artifacts and ``relay report``: metric tables and the plot.
+"""Report helpers shared by the artifacts and ``relay report``: metric tables, plots, forgetting.
 
 Plain functions over the catalog's metrics frame (``storage.results.read_metrics`` columns:
-dataset, strategy, trained_through, evaluated_on, metric, k, value, run_id). No Prefect here.
+dataset, strategy, trained_through, evaluated_on, metric, k, value, run_id). The continual
+protocol's test is M_t on period t+1 (:func:`next_period`); the rows with evaluated_on ≤
+trained_through form the accuracy matrix (:func:`accuracy_matrix`). No Prefect here.
 """
 
 from __future__ import annotations
 
 import io
 
+import numpy as np
 import polars as pl
 
+from models.comparison import transfer
 from models.metrics import metric_key
 
 REPORT_METRICS: tuple[tuple[str, int], ...] = (
@@ -22,8 +26,14 @@ REPORT_METRICS: tuple[tuple[str, int], ...] = (
 )
 
 
+def next_period(metrics: pl.DataFrame) -> pl.DataFrame:
+    """The rows of M_t evaluated on period t+1 (the continual protocol's test)."""
+    return metrics.filter(pl.col("evaluated_on") == pl.col("trained_through") + 1)
+
+
 def long_table(metrics: pl.DataFrame) -> pl.DataFrame:
-    """One row per (strategy, trained_through, evaluated_on), one column per report metric."""
+    """One row per (strategy, t, t+1) of M_t on period t+1, one column per report metric."""
+    metrics = next_period(metrics)
     keys = ["strategy", "trained_through", "evaluated_on"]
     wanted = pl.DataFrame(
         {"metric": [m for m, _ in REPORT_METRICS], "k": [k for _, k in REPORT_METRICS],
@@ -39,8 +49,8 @@ def long_table(metrics: pl.DataFrame) -> pl.DataFrame:
 
 
 def pivot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> pl.DataFrame:
-    """Strategy × evaluated period for one metric, plus the mean over periods."""
-    one = metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k))
+    """Strategy × evaluated period (M_t on t+1) for one metric, plus the mean over periods."""
+    one = next_period(metrics).filter((pl.col("metric") == metric) & (pl.col("k") == k))
     if one.is_empty():
         return pl.DataFrame({"strategy": []}, schema={"strategy": pl.Utf8})
     one = one.sort("evaluated_on").with_columns(col=pl.format("p{}", pl.col("evaluated_on")))
@@ -56,10 +66,12 @@ def plot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    one = metrics.filter((pl.col("metric") == metric) & (pl.col("k") == k)).sort("evaluated_on")
+    one = next_period(metrics).filter((pl.col("metric") == metric) & (pl.col("k") == k)).sort("evaluated_on")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     for (strategy,), part in one.group_by(["strategy"], maintain_order=True):
         ax.plot(part["evaluated_on"], part["value"], marker="o", label=str(strategy))
+    if not one.is_empty():
+        ax.set_xticks(sorted(set(one["evaluated_on"].to_list())))  # whole periods only
     ax.set_xlabel("evaluated on period t+1")
     ax.set_ylabel(metric_key(metric, k))
     ax.set_title(f"{metric_key(metric, k)} of M_t on the next period")
@@ -73,12 +85,52 @@ def plot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> 
     return buffer.getvalue()
 
 
+def accuracy_matrix(metrics: pl.DataFrame, *, strategy: str, metric: str = "ndcg", k: int = 10) -> pl.DataFrame:
+    """R[t, j]: ``metric@k`` of the model trained through t (rows) on period j (columns ``p<j>``),
+    over every evaluation recorded (j ≤ t from the forgetting evaluations, j = t+1 the test)."""
+    one = metrics.filter((pl.col("strategy") == strategy) & (pl.col("metric") == metric) & (pl.col("k") == k))
+    if one.is_empty():
+        return pl.DataFrame({"trained_through": []}, schema={"trained_through": pl.Int64})
+    one = one.sort("evaluated_on").with_columns(col=pl.format("p{}", pl.col("evaluated_on")))
+    return one.pivot(on="col", index="trained_through", values="value", aggregate_function="first").sort(
+        "trained_through")
+
+
+def transfer_table(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> pl.DataFrame:
+    """Per strategy: the last model's average accuracy over the periods it trained on and its
+    backward transfer (``models.comparison.transfer``; negative = forgetting), from the matrix."""
+    rows = []
+    for strategy in sorted(metrics["strategy"].unique().to_list()):
+        wide = accuracy_matrix(metrics, strategy=strategy, metric=metric, k=k)
+        periods = wide["trained_through"].to_list()
+        if not periods:
+            continue
+        r = np.full((max(periods) + 1, max(periods) + 2), np.nan)
+        for row in wide.iter_rows(named=True):
+            for col, value in row.items():
+                if col != "trained_through" and value is not None:
+                    r[row["trained_through"], int(col[1:])] = value
+        if np.isnan(np.diagonal(r)).any():
+            continue  # the forgetting evaluations were not recorded
+        summary = transfer(r)
+        rows.append({"strategy": strategy, "accuracy": summary["accuracy"],
+                     "backward_transfer": summary["backward_transfer"]})
+    return pl.DataFrame(rows, schema={"strategy": pl.Utf8, "accuracy": pl.Float64, "backward_transfer": pl.Float64})
+
+
+def rounded(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` rounded for display: AUC columns to 4 decimals, other floats to 2."""
+    return frame.with_columns(
+        [pl.col(c).round(4 if c.startswith("auc") else 2) for c, t in frame.schema.items() if t.is_float()])
+
+
 def markdown_table(frame: pl.DataFrame, *, digits: int = 2) -> str:
-    """A GitHub-markdown table of ``frame``; floats rounded for display only."""
+    """A GitHub-markdown table of ``frame``; floats rounded for display only (AUC to 4 decimals)."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     lines = [header, rule]
     for row in frame.iter_rows():
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
+        cells = [("-" if v != v else f"{v:.{4 if c.startswith('auc') else digits}f}") if isinstance(v, float)
+                 else "-" if v is None else str(v) for c, v in zip(frame.columns, row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -45,7 +45,7 @@ def previous_state_path(layout: Layout, path: str | None) -> Path | None:
     return Path(path).resolve()
 
 
-@task(name="train-strategy", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True)
+@task(name="train-strategy", cache_policy=MODEL_CACHE, tags=["gpu"], persist_result=True, result_serializer="json")
 def train_model(
     *,
     storage_root: str,
@@ -77,7 +77,7 @@ def train_model(
     previous_file = previous_state_path(layout, previous_path)
     arrays = read_arrays(layout.train_inputs(strategy, period))
     data = PeriodData(current=arrays["current"], item_mask=arrays["item_mask"], history=arrays.get("history"),
-                      summaries=arrays.get("summaries"))
+                      summaries=arrays.get("summaries"), summary_sizes=arrays.get("summary_sizes"))
     previous = strategies.strategy_state_from_arrays(read_arrays(previous_file)) if previous_file else None
     report = ProgressReporter(
         artifact_key(dataset, "train-progress", strategy),
@@ -101,7 +101,10 @@ def train_model(
             "strategy": strategy,
             "run_id": str(flow_run.id),
             "rows_current": int(data.current.shape[0]),
-            "rows_replayed": int(state.rows_used - data.current.shape[0]),
+            "interactions_current": int(data.current.nnz),
+            "rows_replayed": state.replayed.rows,
+            "interactions_replayed": state.replayed.interactions,
+            "mass_replayed": state.replayed.mass,
             "best_epoch": state.model.best_epoch,
             "val_ndcg100": max(state.model.val_history, default=float("nan")),
             "seconds": time.perf_counter() - started,

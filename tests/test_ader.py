@@ -58,3 +58,43 @@ def test_select_exemplars_respects_the_budget_and_stores_old_logits(group_by_ite
     term = ader.distill_term(ex, n_seen_items=40, n_current=48, width=45)
     assert term.rows.shape == (12, 45)
     assert term.weight == pytest.approx(0.8 * math.sqrt((30 / 40) * (12 / 48)))
+
+
+def _toy_term(scale: float) -> tuple[dict, "mvae.DistillTerm", np.ndarray]:
+    from models import mvae
+
+    rng = np.random.default_rng(0)
+    rows = sp.csr_matrix((rng.random((16, 50)) < 0.3).astype(np.float32) * scale)
+    state = mvae.init_state(50, config=MVAEConfig(hidden=32, latent=8), seed=0)
+    old_items = np.arange(40)
+    logits = rng.normal(size=(16, 40)).astype(np.float32)
+    term = mvae.DistillTerm(rows=rows, old_logits=logits, old_items=old_items, weight=1.0)
+    params = {k: v.clone().requires_grad_(True) for k, v in state.params.items()}
+    return params, term, rows
+
+
+def test_kd_term_carries_the_mass_of_its_exemplar() -> None:
+    """Scaling an exemplar's mass scales its likelihood and its distillation term alike, and at
+    λ_t = 1 the two terms' gradients are of the same order on a toy batch."""
+    import torch
+
+    from models import mvae
+
+    index = np.arange(16)
+    norms = {}
+    for scale in (1.0, 3.0):
+        params, term, rows = _toy_term(scale)
+        x = mvae.to_batch(rows)
+        kd = mvae.distill_loss(params, term, index, torch.device("cpu"))
+        nll = mvae.vae_loss(params, x, beta=0.0, dropout=0.0, g=torch.Generator().manual_seed(0))
+        norms[scale] = (float(kd.detach()), float(nll.detach()))
+        if scale == 1.0:
+            g_kd = torch.autograd.grad(kd, list(params.values()), allow_unused=True)
+            g_nll = torch.autograd.grad(
+                mvae.vae_loss(params, x, beta=0.0, dropout=0.0, g=torch.Generator().manual_seed(0)),
+                list(params.values()), allow_unused=True)
+            size = lambda grads: float(torch.sqrt(sum((g ** 2).sum() for g in grads if g is not None)))  # noqa: E731
+            assert 0.1 < size(g_kd) / size(g_nll) < 10
+    assert norms[3.0][0] / norms[1.0][0] == pytest.approx(3.0, rel=1e-5)
+    # the likelihood term is linear in x too (the encoder input is L2-normalised, scale-free)
+    assert norms[3.0][1] / norms[1.0][1] == pytest.approx(3.0, rel=1e-5)

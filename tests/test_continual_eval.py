@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from models.continual_eval import evaluate_next_period, fold_in_split
+from models.continual_eval import evaluate_period, fold_in_split
 from models.configs import MVAEConfig
 from models.mvae import train_mvae
 
@@ -36,7 +36,7 @@ def test_unseen_targets_are_dropped_and_counted() -> None:
                        item_mask=seen)
     nxt = sp.csr_matrix((rng.random((40, 120)) < 0.1).astype(np.float32))
     counts = np.asarray(train.sum(axis=0)).ravel()
-    result = evaluate_next_period(state, nxt, seen_items=seen, item_counts=counts, seed=0)
+    result = evaluate_period(state, nxt, seen_items=seen, item_counts=counts, seed=0)
     _, targets, kept = fold_in_split(nxt, seed=0)
     assert result["dropped_targets"] == targets[:, 100:].nnz > 0
     assert result["n_targets"] == targets[:, :100].nnz

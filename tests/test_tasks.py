@@ -106,7 +106,7 @@ def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> Non
     args = ["report", "--dataset", "d", "--db", str(db), "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "joint" in result.output and "20.50" in result.output  # mean nDCG@10 of joint
+    assert "joint" in result.output and "20.5 " in result.output  # mean nDCG@10 of joint
     assert out.read_bytes()[:4] == b"\x89PNG"
     missing = CliRunner().invoke(app, ["report", "--dataset", "nope", "--db", str(db)])
     assert missing.exit_code != 0
@@ -138,3 +138,22 @@ def _key(key: str):
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     return ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+
+
+def test_accuracy_matrix_and_transfer_from_recorded_evaluations() -> None:
+    from tasks.report import accuracy_matrix, next_period, transfer_table
+
+    rows = []
+    for t in range(3):  # R[t, j] = 10 + j − 2·(t − j) for j ≤ t (forgetting), 5 on t+1
+        for j in range(t + 2):
+            value = 5.0 if j == t + 1 else 10.0 + j - 2 * (t - j)
+            rows.append(("d", "individual", t, j, "ndcg", 10, value, "r"))
+    cols = ["dataset", "strategy", "trained_through", "evaluated_on", "metric", "k", "value", "run_id"]
+    metrics = pl.DataFrame(rows, schema=cols, orient="row")
+    assert next_period(metrics)["evaluated_on"].to_list() == [1, 2, 3]
+    matrix = accuracy_matrix(metrics, strategy="individual")
+    assert matrix.columns == ["trained_through", "p0", "p1", "p2", "p3"]
+    assert matrix.row(2) == (2, 6.0, 9.0, 12.0, 5.0)
+    summary = transfer_table(metrics).row(0, named=True)
+    assert summary["accuracy"] == pytest.approx((6 + 9 + 12) / 3)
+    assert summary["backward_transfer"] == pytest.approx(((6 - 10) + (9 - 11)) / 2)

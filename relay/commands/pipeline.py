@@ -18,6 +18,9 @@ from typing import Annotated, Optional
 import typer
 
 from models.configs import Device, DistillConfig, TrainingConfig
+from relay.options import DatasetOption as DatasetOpt
+from relay.options import DbOption as DbOpt
+from relay.options import RootOption as RootOpt
 from storage.layout import DEFAULT_DB, DEFAULT_STORAGE_ROOT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +29,6 @@ POOLS = ("cpu", "gpu")
 GPU_TAG_LIMIT = 1
 DISTILL, TRAINING = DistillConfig(), TrainingConfig()
 
-DbOpt = Annotated[Path, typer.Option("--db", envvar="RELAY_DB", help="DuckDB catalog file")]
-RootOpt = Annotated[
-    Path, typer.Option("--storage-root", envvar="RELAY_STORAGE_ROOT", help="Folder for inputs, summaries, states")
-]
-DatasetOpt = Annotated[str, typer.Option("--dataset", help="Dataset name")]
 StrategiesOpt = Annotated[
     str, typer.Option("--strategies", help="Comma-separated strategies (individual, joint, distill_cf, ader, …); "
                                            "empty: every registered one")
@@ -81,6 +79,8 @@ def run(
     periods --from..--to), then print the report and write the plot. ``backfill`` is the same."""
     from flows.continual import continual_flow
 
+    if start is not None and end is not None and start > end:
+        raise typer.BadParameter(f"--from {start} is after --to {end}", param_hint="--from/--to")
     started = time.perf_counter()
     outcomes = continual_flow(
         dataset=dataset, data=[str(p) for p in data], policy=policy, reset=reset, start=start, end=end, force=force,
@@ -101,25 +101,33 @@ def report(
     db: DbOpt = Path(DEFAULT_DB),
     storage_root: RootOpt = Path(DEFAULT_STORAGE_ROOT),
     out: Annotated[Optional[Path], typer.Option("--out", help="Plot file (PNG)")] = None,
+    matrix: Annotated[bool, typer.Option("--matrix", help="Also print each strategy's accuracy matrix "
+                                                          "(nDCG@10 of M_t on every period j) and forgetting")] = False,
 ) -> None:
     """Print the per-period nDCG@10 table and the means of every metric; write the plot."""
     import polars as pl
 
     from storage.layout import Layout
     from tasks.catalog import metrics_frame
-    from tasks.report import long_table, pivot_metric, plot_metric
+    from tasks.report import accuracy_matrix, long_table, pivot_metric, plot_metric, rounded, transfer_table
 
     metrics = metrics_frame(str(db), dataset=dataset)
     if metrics.is_empty():
         raise typer.BadParameter(
             f"no metrics recorded for dataset {dataset!r}", param_hint="--dataset"
         )
-    with pl.Config(tbl_rows=100, tbl_cols=30, float_precision=2, tbl_width_chars=250):
+    with pl.Config(tbl_rows=100, tbl_cols=30, tbl_width_chars=250, tbl_hide_dataframe_shape=True):
         typer.echo("nDCG@10 of M_t on period t+1 (x100):")
-        typer.echo(pivot_metric(metrics, metric="ndcg", k=10))
+        typer.echo(rounded(pivot_metric(metrics, metric="ndcg", k=10)))
         means = long_table(metrics).drop("trained_through", "evaluated_on").group_by("strategy")
         typer.echo("Mean over evaluated periods:")
-        typer.echo(means.mean().sort("strategy"))
+        typer.echo(rounded(means.mean().sort("strategy")))
+        for strategy in sorted(metrics["strategy"].unique().to_list()) if matrix else ():
+            typer.echo(f"{strategy}: nDCG@10 of the model trained through t (rows) on period j (columns):")
+            typer.echo(rounded(accuracy_matrix(metrics, strategy=strategy)))
+        if matrix:
+            typer.echo("Last model's mean nDCG@10 over the periods it trained on, and backward transfer:")
+            typer.echo(rounded(transfer_table(metrics)))
     out = out or Layout(storage_root, dataset).report("ndcg-10.png")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(plot_metric(metrics, metric="ndcg", k=10))
