@@ -7,10 +7,11 @@ training rules for all) and evaluates M_t on period t+1 and, for the forgetting 
 period j ≤ t. Model selection uses only each period's own validation fold; period t+1 is test.
 
 Budgets are compared in interactions by default (``--budget interactions``: ADER keeps as many
-interactions as the summaries hold); ``--budget rows`` gives ADER μ rows per period, ``both`` runs
-the two ADER arms side by side. ``--mu 5,10,20,40`` sweeps the summary size for Distill-CF and
-ADER at equal interactions and picks the μ with the best validation nDCG@100 of Distill-CF replay
-among those whose summaries hold ≤ 10% of their period's interactions.
+interactions as the summaries hold); ``--budget rows`` gives ADER as many rows as the summaries,
+``both`` runs the two ADER arms side by side. ``--mu 5,10,20,40`` sweeps the summary size (without
+the pipeline's cap) for Distill-CF and ADER at equal interactions and picks the μ with the best
+validation nDCG@100 of Distill-CF replay among those whose summaries hold ≤ 10% of their period's
+interactions.
 
     .venv/bin/python bench/continual.py --data data/ml-latest-small/ratings.csv --seeds 0,1,2,3,4 \\
         [--periods 17] [--mu 20] [--budget interactions|rows|both] [--json OUT] [--plot OUT.png]
@@ -47,10 +48,10 @@ from models.configs import DistillConfig, MVAEConfig, TrainingConfig
 from models.continual_eval import evaluate_period
 from models.distill_cf import distill_rows
 from models.mvae import MVAEState, init_state
-from models.strategies import STRATEGIES, PeriodData, Source, train_strategy
+from models.strategies import ADER, STRATEGIES, PeriodData, Source, train_strategy
 
 METRICS = ("ndcg@10", "hr@10", "ndcg@100", "psp@10", "auc")
-PAIRS = (("distill_cf", "ader"), ("distill_cf", "joint"), ("ader", "individual"))
+PAIRS = (("distill_cf", "ader"), ("distill_cf", "joint"), ("ader", "individual"), ("distill_cf", "coreset"))
 SUMMARY_SHARE_RULE = 0.10
 DATASET = "bench"
 
@@ -104,7 +105,8 @@ def period_data(strategy: str, periods: Periods, summaries: list[sp.csr_matrix],
         current=periods.rows[t], item_mask=periods.seen[t],
         history=sp.vstack(periods.rows[:t], format="csr") if t and Source.HISTORY in needs else None,
         summaries=sp.vstack(summaries[:t], format="csr") if t and Source.SUMMARIES in needs else None,
-        summary_sizes=np.array([s.nnz for s in summaries[:t + 1]]) if Source.SUMMARY_SIZES in needs else None,
+        summary_sizes=np.array([(s.shape[0], s.nnz) for s in summaries[:t + 1]]) if Source.SUMMARY_SIZES in needs
+        else None,
     )
 
 
@@ -129,7 +131,8 @@ def run_seed(periods: Periods, *, seed: int, arms: list[Arm], distill: DistillCo
     distill_seconds = time.perf_counter() - started
     n_models = len(periods.rows) - 1
     out = {"seed": seed, "distill_seconds": distill_seconds, "arms": {},
-           "summary_share": [s.nnz / r.nnz for s, r in zip(summaries, periods.rows)]}
+           "summary_share": [s.nnz / r.nnz for s, r in zip(summaries, periods.rows)],
+           "summary_rows": [s.shape[0] for s in summaries]}
     baseline = [float("nan")] + [
         _evaluate(init_state(periods.rows[j].shape[1], config=arms[0].training.mvae, seed=seed), periods,
                   through=j - 1, on=j, seed=seed)["ndcg@10"] for j in range(1, n_models + 1)] if matrix else None
@@ -211,6 +214,8 @@ def summarise(runs: list[dict], labels: list[str]) -> dict:
             out["paired"][f"{a}-{b}"] = {"mean": mean, "ci95": [lo, hi]}
     shares = [np.mean(run["summary_share"]) for run in runs if run["summary_share"]]
     out["summary_share_of_period"] = float(np.mean(shares)) if shares else None
+    out["summary_rows_per_period"] = float(np.mean([np.mean(run["summary_rows"]) for run in runs
+                                                    if run["summary_rows"]])) if shares else None
     first = runs[0]["arms"][labels[0]]
     out["evaluated_users_per_period"] = float(np.mean(first["evaluated_users"]))
     out["skipped_users_per_period"] = float(np.mean(first["skipped_users"]))
@@ -237,7 +242,8 @@ def print_report(report: dict, labels: list[str], n_seeds: int) -> None:
     for pair, d in report["paired"].items():
         print(f"  {pair:<22} {d['mean']:+7.2f}  [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]")
     if report["summary_share_of_period"] is not None:
-        print(f"a summary holds {100 * report['summary_share_of_period']:.1f}% of its period's interactions")
+        print(f"a summary has {report['summary_rows_per_period']:.1f} fake users and holds "
+              f"{100 * report['summary_share_of_period']:.1f}% of its period's interactions (means over periods)")
     print(f"evaluated bags per period {report['evaluated_users_per_period']:.1f} (bags with one item, which cannot "
           f"give both an input and a target, skipped: {report['skipped_users_per_period']:.1f})")
     print(f"wall time per seed {report['seconds_per_seed']:.1f} s (distillation {report['distill_seconds_per_seed']:.1f} s)")
@@ -295,8 +301,8 @@ def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: Train
     arms = [Arm("distill_cf", "distill_cf", training), Arm("ader", "ader", training)]
     out = {}
     for mu in mus:
-        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu), matrix=False,
-                         jobs=jobs)
+        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu, max_share=None),
+                         matrix=False, jobs=jobs)
         report = summarise(runs, [a.label for a in arms])
         out[str(mu)] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions")}
                         for label in ("distill_cf", "ader")}
@@ -315,6 +321,7 @@ def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: Train
 def plot_sweep(result: dict, path: Path, title: str) -> None:
     """Test nDCG@10 against replayed interactions (last period), Distill-CF and ADER, one point per μ."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -330,6 +337,9 @@ def plot_sweep(result: dict, path: Path, title: str) -> None:
         for xi, yi, _, mu in pts:
             ax.annotate(f"μ={mu}", (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded minor labels
     ax.set_xlabel("replayed interactions at the last period")
     ax.set_ylabel("mean nDCG@10 of M_t on t+1")
     ax.set_title(title)
@@ -347,7 +357,9 @@ def main() -> None:
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--mu", default=str(distill.n_fake_users),
-                        help="fake users per period summary; a comma-separated list runs the budget sweep")
+                        help="most fake users per period summary (capped so that a summary holds ≤ "
+                             f"{distill.max_share:.0%} of its period); a comma-separated list runs the budget sweep "
+                             "(uncapped)")
     parser.add_argument("--budget", choices=("interactions", "rows", "both"), default=training.exemplar_budget,
                         help="ADER's exemplar budget: as many interactions as the summaries, μ rows a period, or both")
     parser.add_argument("--epochs", type=int, default=mvae.epochs)
@@ -371,10 +383,9 @@ def main() -> None:
     budgets = ("interactions", "rows") if args.budget == "both" else (args.budget,)
     arms = []
     for s in strategies:
-        for budget in budgets if s == "ader" else (training.exemplar_budget,):
-            label = "ader_rows" if (s, budget, args.budget) == ("ader", "rows", "both") else s
-            arms.append(Arm(label, s, replace(training, mvae=mvae, exemplar_budget=budget,
-                                              exemplars_per_period=mus[0])))
+        for budget in budgets if isinstance(STRATEGIES[s], ADER) else (training.exemplar_budget,):
+            label = f"{s}_rows" if (budget, args.budget) == ("rows", "both") else s
+            arms.append(Arm(label, s, replace(training, mvae=mvae, exemplar_budget=budget)))
     distill = replace(distill, n_fake_users=mus[0], noise=args.noise)
     jobs = max(1, min(args.jobs, len(seeds)))
 

@@ -12,10 +12,12 @@ from prefect import flow
 from flows.ingest import ingest_flow
 from flows.params import (DEFAULT_DB, DEFAULT_STORAGE_ROOT, CatalogPath, DatasetName, GpuPool, MatrixWindow,
                           PeriodJob, Seed, StorageRoot, StrategyNames, all_strategies)
-from flows.period import PeriodOutcome, process_period
+from flows.model_steps import check_devices
+from flows.period import PeriodOutcome, process_period, submit_summaries
 from flows.publish import publish_reports
 from models.configs import DistillConfig, TrainingConfig
 from tasks.catalog import read_done_work
+from tasks.progress import RunPlan, announce
 
 
 @flow(name="continual", log_prints=True)
@@ -37,7 +39,8 @@ def continual_flow(
     gpu_pool: GpuPool = None,
 ) -> list[PeriodOutcome]:
     """Ingest, cut periods, then for each period to process, in order: distill it, evaluate the
-    previous models on it, train every strategy; publish the reports.
+    previous models on it, train every strategy; publish the reports. On the GPU pool the
+    summaries of all those periods are distilled at once, ahead of the training.
 
     Args:
         dataset: the dataset to keep fresh.
@@ -58,16 +61,20 @@ def continual_flow(
         gpu_pool: run the model steps as deployments on this work pool; empty: in this process.
     """
     strategies = strategies or all_strategies()
+    if gpu_pool is None:
+        check_devices(distill=distill, training=training)  # on the GPU pool, each model step checks its own
     finished = ingest_flow(dataset=dataset, data=data, policy=policy, reset=reset, db=db)
+    done = read_done_work(db, dataset=dataset, periods=finished, strategies=strategies)
     if start is None and end is None:
-        done = read_done_work(db, dataset=dataset, periods=finished, strategies=strategies)
         todo = [p for p in finished if done.todo(p, strategies, force=force, window=matrix_window)]
     else:
         todo = _period_range(dataset, finished, start=start, end=end)
     print(f"{len(finished)} finished periods, {len(todo)} to process: {todo}")
+    announce(RunPlan(tuple(todo)))
     job = PeriodJob(dataset=dataset, strategies=strategies, force=force, distill=distill, training=training,
                     seed=seed, matrix_window=matrix_window, db=db, storage_root=storage_root, gpu_pool=gpu_pool)
-    outcomes = [process_period(job, p) for p in todo]
+    summaries = submit_summaries(job, [p for p in todo if done.todo(p, strategies, force=force).distill])
+    outcomes = [process_period(job, p, summary=summaries.get(p)) for p in todo]
     publish_reports(job, outcomes)
     return outcomes
 

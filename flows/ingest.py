@@ -16,7 +16,7 @@ def ingest_flow(
     reset: bool = False,
     db: CatalogPath = DEFAULT_DB,
 ) -> list[int]:
-    """Ingest every new file of ``data``, cut the periods, return the finished ones in order.
+    """Ingest every new file of the data, cut the periods, return the finished ones in order.
 
     Args:
         dataset: the dataset the rows belong to.

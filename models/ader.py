@@ -124,11 +124,12 @@ def rarest_items(rows: sp.csr_matrix) -> np.ndarray:
     """Representative item of each row: its item with the lowest count in ``rows`` (ties → lowest index)."""
     rows = sp.csr_matrix(rows)
     counts = np.asarray((rows > 0).sum(axis=0)).ravel()
+    lengths = np.diff(rows.indptr)
+    row_of = np.repeat(np.arange(rows.shape[0]), lengths)
+    order = np.lexsort((rows.indices, counts[rows.indices], row_of))  # by row, then count, then item
     out = np.full(rows.shape[0], -1, dtype=np.int64)
-    for r in range(rows.shape[0]):
-        items = np.sort(rows.indices[rows.indptr[r]:rows.indptr[r + 1]])
-        if items.size:
-            out[r] = items[np.argmin(counts[items])]
+    filled = lengths > 0
+    out[filled] = rows.indices[order[rows.indptr[:-1][filled]]]
     return out
 
 
@@ -142,8 +143,9 @@ def select_exemplars(state: MVAEState, rows: sp.csr_matrix, *, budget: int, grou
         budget: rows to keep, or interactions (non-zeros) the kept rows may hold.
         group_by_item: split the rows over rarest-item groups ∝ group size (module docstring);
             False herds over all rows at once.
-        in_interactions: ``budget`` counts interactions: the most rows whose split over the
-            groups, each group's first rows in herding order, holds at most ``budget`` of them.
+        in_interactions: ``budget`` counts interactions: the most rows (found by bisection) whose
+            split over the groups, each group's first rows in herding order, holds at most
+            ``budget`` of them.
 
     Returns:
         Sorted int64 row indices.
@@ -158,14 +160,19 @@ def select_exemplars(state: MVAEState, rows: sp.csr_matrix, *, budget: int, grou
     if not in_interactions:
         quotas = allocate_budget(group_sizes, budget)
         return _take([m[herding(features[m], int(q))] for m, q in zip(members, quotas)], quotas)
-    orders = [m[herding(features[m], m.size)] for m in members]  # each group's full herding order
-    chosen = np.zeros(0, dtype=np.int64)
-    for n_rows in range(1, rows.shape[0] + 1):
-        candidate = _take(orders, allocate_budget(group_sizes, n_rows))
-        if sizes[candidate].sum() > budget:
-            break
-        chosen = candidate
-    return chosen
+    # No more rows than the smallest ones would fill: herd each group only that far (plus one).
+    most = int(np.searchsorted(np.cumsum(np.sort(sizes)), budget, side="right"))
+    reach = np.minimum(allocate_budget(group_sizes, most) + 1, group_sizes)
+    orders = [m[herding(features[m], int(r))] for m, r in zip(members, reach)]
+
+    def pick(n_rows: int) -> np.ndarray:
+        return _take(orders, np.minimum(allocate_budget(group_sizes, n_rows), reach))
+
+    low, high = 0, most  # the most rows whose picks fit, by bisection (pick(0) is empty and fits)
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if sizes[pick(mid)].sum() <= budget else (low, mid - 1)
+    return pick(low)
 
 
 def _take(orders: list[np.ndarray], quotas: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from models.metrics import evaluate
+from models.metrics import MetricAccumulator
 from models.mvae import MVAEState, predict_scores
 from models.splits import binarise, hold_out_items
 
@@ -51,7 +51,8 @@ def _keep_columns(m: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
 
 
 def evaluate_period(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.ndarray,
-                    item_counts: np.ndarray, seed: int = 0, ks: tuple[int, ...] = (10, 100)) -> dict[str, float]:
+                    item_counts: np.ndarray, seed: int = 0, ks: tuple[int, ...] = (10, 100),
+                    block_rows: int = 1024) -> dict[str, float]:
     """Metrics of model M_t on a period's rows (period t+1 for the continual protocol's test).
 
     Args:
@@ -61,6 +62,7 @@ def evaluate_period(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.nda
         item_counts: (I,) interaction counts through t (PSP propensities).
         seed: seed of the fold-in split and of the AUC negatives.
         ks: cut-offs.
+        block_rows: rows scored at a time (memory O(block_rows × I); results do not depend on it).
 
     Returns:
         ``models.metrics.evaluate``'s keys plus ``dropped_targets`` (targets unseen through t),
@@ -72,9 +74,12 @@ def evaluate_period(state: MVAEState, rows: sp.csr_matrix, *, seen_items: np.nda
         raise ValueError(f"seen_items and item_counts must have shape ({rows.shape[1]},), "
                          f"got {seen.shape} and {np.shape(item_counts)}")
     context, targets, kept = fold_in_split(rows, seed=seed)
-    known_targets = _keep_columns(targets, seen)
-    scores = predict_scores(state, _keep_columns(context, seen), item_mask=seen)
-    result = evaluate(scores, known_targets, ks=ks, item_counts=np.asarray(item_counts), seed=seed)
+    known_targets, known_context = _keep_columns(targets, seen), _keep_columns(context, seen)
+    acc = MetricAccumulator(n_items=rows.shape[1], ks=ks, item_counts=np.asarray(item_counts), seed=seed)
+    for start in range(0, known_context.shape[0], block_rows):
+        block = slice(start, start + block_rows)
+        acc.update(predict_scores(state, known_context[block], item_mask=seen), known_targets[block])
+    result = acc.result()
     result["dropped_targets"] = float(targets.nnz - known_targets.nnz)
     result["n_targets"] = float(known_targets.nnz)
     result["skipped_users"] = float(rows.shape[0] - kept.size)

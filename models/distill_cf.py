@@ -109,27 +109,22 @@ def distill_loss(
 
 
 def _keys(state: DistillState) -> tuple[Array, Array, Array]:
-    """(batch, noise, validation-draw) keys of step ``state.step``, a pure function of (seed, step)."""
+    """(reserved, noise, validation-draw) keys of step ``state.step``, a pure function of (seed, step).
+
+    The first key is not used since batches are drawn on the host (:func:`minibatch`); the split
+    stays three-way so that the noise of every step is what it was."""
     base = jax.random.fold_in(jax.random.wrap_key_data(state.key), state.step)
     return tuple(jax.random.split(base, 3))
 
 
 @partial(jax.jit, static_argnames="config", compiler_options=COMPILER_OPTIONS)
-def train_step(state: DistillState, train: Array, n_rows: Array, real_rowsum: Array, *,
+def train_step(state: DistillState, batch: Array, weights: Array, real_rowsum: Array, *,
                config: DistillConfig) -> DistillState:
-    """One Adam step on a minibatch of the first ``n_rows`` rows of ``train`` (n_pad, |I|).
+    """One Adam step on a minibatch ``batch`` (b_pad, |I|) of real rows (:func:`minibatch`).
 
-    Rows past ``n_rows`` are zero padding (weight 0), so data sets of similar size share one
-    compiled step per config.
+    Rows with weight 0 are padding, so batches of similar size share one compiled step per config.
     """
-    batch_key, noise_key, _ = _keys(state)
-    weights = (jnp.arange(train.shape[0]) < n_rows).astype(train.dtype)
-    if config.batch_size is None or config.batch_size >= train.shape[0]:
-        batch = train
-    else:  # b distinct real rows uniformly at random (padding sorts last)
-        order = jax.random.uniform(batch_key, (train.shape[0],)) + 2.0 * (1.0 - weights)
-        rows = jax.lax.top_k(-order, config.batch_size)[1]
-        batch, weights = train[rows], weights[rows]
+    _, noise_key, _ = _keys(state)
     loss, grad = jax.value_and_grad(distill_loss)(state.logits, noise_key, batch, state.lam, config=config,
                                                    real_rowsum=real_rowsum, weights=weights)
     updates, opt_state = make_optimizer(config).update(grad, state.opt_state, state.logits)
@@ -157,11 +152,30 @@ def sparsify(summary: np.ndarray, *, threshold: float, keep_top: int | None = No
     return out
 
 
-def init_state(train: Array, n: int, config: DistillConfig, optimizer: optax.GradientTransformation, *,
+def minibatch(train: sp.csr_matrix, *, step: int, seed: int, batch_size: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The real rows of step ``step``: (b_pad, |I|) dense float32 and (b_pad,) weights (0: padding).
+
+    Every row when ``batch_size`` is None or at least the row count, else ``batch_size`` distinct
+    rows drawn uniformly with a generator seeded by (seed, step), so a resumed run draws the same
+    batches. Only the batch is ever dense (memory O(b·|I|), whatever the row count); it is
+    zero-padded to a multiple of ``PAD_ROWS``.
+    """
+    n = train.shape[0]
+    if batch_size is None or batch_size >= n:
+        rows = np.arange(n)
+    else:
+        rows = np.sort(np.random.default_rng([seed, step]).choice(n, batch_size, replace=False))
+    padded = np.zeros((-(-rows.size // PAD_ROWS) * PAD_ROWS, train.shape[1]), np.float32)
+    padded[:rows.size] = train[rows].toarray()
+    return padded, (np.arange(padded.shape[0]) < rows.size).astype(np.float32)
+
+
+def init_state(train: sp.csr_matrix, config: DistillConfig, optimizer: optax.GradientTransformation, *,
                seed: int) -> DistillState:
-    """X^s = init_scale·(μ of the first n rows of ``train`` drawn with ``seed``), fresh Adam state."""
+    """X^s = init_scale·(μ rows of ``train`` drawn with ``seed``), fresh Adam state."""
+    n = train.shape[0]
     rows = np.random.default_rng(seed).choice(n, config.n_fake_users, replace=config.n_fake_users > n)
-    logits = config.init_scale * train[np.sort(rows)]
+    logits = config.init_scale * jnp.asarray(train[np.sort(rows)].toarray(), jnp.float32)
     return DistillState(
         logits=logits,
         opt_state=optimizer.init(logits),
@@ -267,13 +281,11 @@ def distill(
     start = time.perf_counter()
     device = jax_device(config.device)
     n = train.shape[0]
-    keep_top = config.keep_top or int(np.ceil(config.keep_ratio * train.nnz / n))
+    keep_top = stored_row_size(train, config)
     context, targets = sp.csr_matrix(val_context, dtype=np.float32), sp.csr_matrix(val_targets)
+    train = sp.csr_matrix(train, dtype=np.float32)
     with jax.default_device(device):
-        padded = np.zeros((-(-n // PAD_ROWS) * PAD_ROWS, train.shape[1]), np.float32)
-        padded[:n] = train.toarray()
-        x, n_rows = jnp.asarray(padded), jnp.asarray(n, jnp.int32)
-        state = init_state(x, n, config, make_optimizer(config), seed=seed)
+        state = init_state(train, config, make_optimizer(config), seed=seed)
         if resume is not None:
             state = restore_state(resume, state, config, seed=seed, n_rows=n)
         else:
@@ -282,7 +294,9 @@ def distill(
         step_seconds: list[float] = []
         while int(state.step) < config.steps and int(state.step - state.best_step) < config.patience:
             tic = time.perf_counter()
-            state = jax.block_until_ready(train_step(state, x, n_rows, real_rowsum, config=config))
+            batch, weights = minibatch(train, step=int(state.step), seed=seed, batch_size=config.batch_size)
+            state = jax.block_until_ready(train_step(state, jnp.asarray(batch), jnp.asarray(weights), real_rowsum,
+                                                     config=config))
             step_seconds.append(time.perf_counter() - tic)
             done = int(state.step)
             if done % config.eval_every == 0 or done == config.steps:
@@ -306,6 +320,22 @@ def distill(
     )
 
 
+def stored_row_size(train: sp.csr_matrix, config: DistillConfig) -> int:
+    """Entries kept per fake user in the stored summary: ``keep_top``, or ``keep_ratio`` × the
+    mean items of a training row (rounded up)."""
+    return config.keep_top or int(np.ceil(config.keep_ratio * train.nnz / train.shape[0]))
+
+
+def period_fake_users(rows: sp.csr_matrix, train: sp.csr_matrix, config: DistillConfig) -> int:
+    """μ for a period: ``n_fake_users``, at most the period's bags, and, with ``max_share``, at most
+    as many fake users as keep the stored summary (μ × its row size) within that share of the
+    period's interactions (at least one)."""
+    mu = min(config.n_fake_users, rows.shape[0])
+    if config.max_share is not None:
+        mu = min(mu, max(1, int(config.max_share * rows.nnz // stored_row_size(train, config))))
+    return mu
+
+
 def distill_rows(
     rows: sp.csr_matrix,
     *,
@@ -317,17 +347,20 @@ def distill_rows(
 ) -> DistillResult:
     """Distil one period's bags, validating on a seeded hold-out of each bag.
 
-    ``VAL_ITEM_FRACTION`` of every bag with ≥ 2 items is held out (:func:`models.splits.holdout_fold`);
-    the summary is distilled from the rest (the held-out items only pick the step and λ). μ is
-    capped at the number of bags.
+    ``VAL_ITEM_FRACTION`` of every bag with ≥ 2 items (of ``config.val_rows`` bags drawn at random
+    when there are more) is held out (:func:`models.splits.holdout_fold`); the summary is distilled
+    from the rest (the held-out items only pick the step and λ). μ is capped by
+    :func:`period_fake_users`, so the summary stays a small share of the period.
 
     Args:
         rows: (n, |I|) binary bags of the period.
-        config: hyper-parameters; ``n_fake_users`` is capped at n.
+        config: hyper-parameters; ``n_fake_users`` is capped as above.
         seed: seed of the hold-out and of :func:`distill`.
         resume, on_checkpoint, progress: forwarded to :func:`distill`.
     """
-    train, context, targets = holdout_fold(rows, item_fraction=VAL_ITEM_FRACTION, seed=seed)
-    config = dataclasses.replace(config, n_fake_users=min(config.n_fake_users, rows.shape[0]))
+    eligible = int(np.count_nonzero(np.diff(sp.csr_matrix(rows).indptr) >= 2))
+    train, context, targets = holdout_fold(rows, item_fraction=VAL_ITEM_FRACTION, seed=seed,
+                                           row_fraction=min(1.0, config.val_rows / max(eligible, 1)))
+    config = dataclasses.replace(config, n_fake_users=period_fake_users(rows, train, config))
     return distill(train, val_context=context, val_targets=targets, config=config, seed=seed,
                    resume=resume, on_checkpoint=on_checkpoint, progress=progress)

@@ -235,12 +235,13 @@ def kl_weight(updates: int, config: MVAEConfig) -> float:
 def _adam(params: dict[str, torch.Tensor], state: dict[str, dict[str, torch.Tensor]], *,
           lr: float) -> torch.optim.Adam:
     """``torch.optim.Adam`` over ``params`` with each parameter's saved state installed by name
-    (the optimiser keys its state by the parameter tensor; ``step`` stays a CPU scalar)."""
-    optimiser = torch.optim.Adam(list(params.values()), lr=lr)
+    (the optimiser keys its state by the parameter tensor). The fused kernel: one pass over each
+    parameter instead of a dozen (measured on the 6M parameters of a 5,000-item MVAE, 1 thread:
+    3.7 ms a step instead of 26), which needs every state tensor, ``step`` too, on the device."""
+    optimiser = torch.optim.Adam(list(params.values()), lr=lr, fused=True)
     for name, entry in state.items():
         p = params[name]
-        optimiser.state[p] = {key: value.clone() if key == "step" else value.to(p.device, copy=True)
-                              for key, value in entry.items()}
+        optimiser.state[p] = {key: value.to(p.device, dtype=torch.float32, copy=True) for key, value in entry.items()}
     return optimiser
 
 
@@ -395,10 +396,18 @@ def _snapshot(params: dict[str, torch.Tensor], optimiser: torch.optim.Adam,
 
 @torch.no_grad()
 def _validate(params: dict[str, torch.Tensor], validation: tuple[sp.csr_matrix, sp.csr_matrix],
-              device: torch.device) -> float:
+              device: torch.device, *, block_rows: int = 2048) -> float:
+    """Validation nDCG@100 (×100) over the rows with targets, scored ``block_rows`` at a time."""
     context, targets = (sp.csr_matrix(m, dtype=np.float32) for m in validation)
-    scores = _scores(params, context, None, device).cpu().numpy()
-    return ranking_metrics(scores, targets, (VAL_KEY,))[VAL_KEY]
+    total, users = 0.0, 0
+    for start in range(0, context.shape[0], block_rows):
+        block = slice(start, start + block_rows)
+        n = int(np.count_nonzero(np.diff(targets[block].indptr)))
+        if n:
+            scores = _scores(params, context[block], None, device).cpu().numpy()
+            total += n * ranking_metrics(scores, targets[block], (VAL_KEY,))[VAL_KEY]
+            users += n
+    return total / users if users else 0.0
 
 
 def _scores(params: dict[str, torch.Tensor], context: sp.csr_matrix, mask: torch.Tensor | None,

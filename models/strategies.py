@@ -13,6 +13,8 @@ is the one training step every strategy shares, so all of them get the same trai
 - ``ader``: rows of period t + exemplars E_{t−1}, knowledge distillation from M_{t−1} on them
   (:mod:`models.ader`), warm start; carries E_t, herded from (period t rows ∪ E_{t−1}) within
   a budget of rows or, by default, of the interactions Distill-CF's summaries hold.
+- ``coreset``: rows of period t + the real users SVP-CF keeps from each earlier period within
+  the interactions of that period's summary, warm start.
 
 Every state records what its training replayed (:class:`Replayed`: rows, interactions, mass), so
 budgets can be compared in interactions, not only in rows.
@@ -34,6 +36,7 @@ import scipy.sparse as sp
 from models import ader
 from models.configs import TrainingConfig
 from models.mvae import DistillTerm, MVAEState, state_arrays, state_from_arrays, train_mvae
+from models.samplers import svp_cf_rows
 from models.splits import holdout_fold
 
 Progress = Callable[[int, float, float], None]
@@ -44,7 +47,7 @@ class Source(enum.Enum):
 
     HISTORY = "history"  # every row of the periods before t
     SUMMARIES = "summaries"  # the Distill-CF summaries of the periods before t
-    SUMMARY_SIZES = "summary_sizes"  # the interactions each summary of the periods ≤ t holds
+    SUMMARY_SIZES = "summary_sizes"  # rows and interactions of each summary of the periods ≤ t
 
 
 @dataclass(frozen=True)
@@ -57,8 +60,8 @@ class PeriodData:
         history: (n_<t, I) rows of the periods before t (when the strategy needs HISTORY).
         summaries: (Σ μ, I) Distill-CF summary rows of the periods before t, values in [0, 1]
             (when it needs SUMMARIES).
-        summary_sizes: (t+1,) interactions (non-zeros) of the summaries S_0..S_t (when it needs
-            SUMMARY_SIZES).
+        summary_sizes: (t+1, 2) rows (fake users) and interactions (non-zeros) of the summaries
+            S_0..S_t (when it needs SUMMARY_SIZES).
     """
 
     current: sp.csr_matrix
@@ -130,6 +133,8 @@ class Strategy:
     name: ClassVar[str] = "individual"
     needs: ClassVar[frozenset[Source]] = frozenset()
     warm_start: ClassVar[bool] = True
+    carries: ClassVar[bool] = False
+    """Whether :meth:`carry` keeps something for the next period."""
 
     def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
         """Rows trained on after period t's own (None: nothing replayed)."""
@@ -141,8 +146,8 @@ class Strategy:
         return None
 
     def carry(self, model: MVAEState, data: PeriodData, previous: StrategyState | None,
-              config: TrainingConfig, periods_trained: int) -> Carry | None:
-        """What to keep for period t+1 (None: nothing)."""
+              config: TrainingConfig, periods_trained: int, seed: int) -> Carry | None:
+        """What to keep for period t+1 (None: nothing); ``seed`` seeds any random choice in it."""
         return None
 
     def restore_carry(self, arrays: dict[str, np.ndarray | sp.csr_matrix]) -> Carry | None:
@@ -178,13 +183,14 @@ class DistillCFReplay(Strategy):
 class ADER(Strategy):
     """Period t's rows plus herded exemplars, with adaptive distillation from M_{t−1}.
 
-    With ``TrainingConfig.exemplar_budget == "interactions"`` the exemplars kept after period t
-    hold at most as many interactions as the Distill-CF summaries S_0..S_t (hence its need of
-    their sizes); with ``"rows"``, ``exemplars_per_period`` rows per period trained.
+    The exemplars kept after period t hold at most as many interactions
+    (``TrainingConfig.exemplar_budget == "interactions"``) or rows (``"rows"``) as the Distill-CF
+    summaries S_0..S_t: hence its need of their sizes.
     """
 
     name = "ader"
     needs = frozenset({Source.SUMMARY_SIZES})
+    carries = True
 
     def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
         return None if previous is None or previous.carry is None else previous.carry.rows
@@ -198,11 +204,11 @@ class ADER(Strategy):
                                  base=config.lambda_base)
 
     def carry(self, model: MVAEState, data: PeriodData, previous: StrategyState | None,
-              config: TrainingConfig, periods_trained: int) -> ader.Exemplars:
+              config: TrainingConfig, periods_trained: int, seed: int) -> ader.Exemplars:
         pool = data.current
         if previous is not None and previous.carry is not None:
             pool = sp.vstack([pool, _widen(previous.carry.rows.copy(), pool.shape[1])], format="csr")
-        keep = ader.select_exemplars(model, pool, budget=_exemplar_budget(data, config, periods_trained),
+        keep = ader.select_exemplars(model, pool, budget=_exemplar_budget(data, config),
                                      group_by_item=config.group_by_item,
                                      in_interactions=config.exemplar_budget == "interactions")
         return ader.make_exemplars(model, pool[keep], seen_items=data.item_mask)
@@ -211,16 +217,59 @@ class ADER(Strategy):
         return ader.Exemplars.from_arrays(arrays)
 
 
-def _exemplar_budget(data: PeriodData, config: TrainingConfig, periods_trained: int) -> int:
-    """ADER's budget after period t: rows, or the interactions of the summaries S_0..S_t."""
-    if config.exemplar_budget == "rows":
-        return config.exemplars_per_period * periods_trained
+@dataclass(frozen=True)
+class Coreset:
+    """Real rows kept from the past periods (what :class:`CoresetReplay` carries)."""
+
+    rows: sp.csr_matrix
+
+    def to_arrays(self) -> dict[str, np.ndarray | sp.csr_matrix]:
+        """The rows as named arrays (what a strategy state file carries)."""
+        return {"rows": self.rows}
+
+
+class CoresetReplay(Strategy):
+    """Period t's rows plus an SVP-CF coreset of every earlier period, warm-started.
+
+    After period t it keeps the real users of period t that SVP-CF ranks highest
+    (:func:`models.samplers.svp_cf_rows`: a proxy model's summed interaction losses, Sachdeva et
+    al., WSDM 2022 §4) within the interactions of that period's Distill-CF summary S_t, so that
+    it replays exactly the budget Distill-CF replays, spent on real rows instead of synthetic ones.
+    """
+
+    name = "coreset"
+    needs = frozenset({Source.SUMMARY_SIZES})
+    carries = True
+
+    def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
+        return None if previous is None or previous.carry is None else previous.carry.rows
+
+    def carry(self, model: MVAEState, data: PeriodData, previous: StrategyState | None,
+              config: TrainingConfig, periods_trained: int, seed: int) -> Coreset:
+        if data.summary_sizes is None:
+            raise ValueError("the coreset's budget needs the summaries' sizes (PeriodData.summary_sizes)")
+        budget = int(np.asarray(data.summary_sizes).reshape(-1, 2)[-1, 1])
+        keep = (svp_cf_rows(data.current, seed=seed + periods_trained, interactions=budget) if budget > 0
+                else np.zeros(0, dtype=np.int64))
+        kept = data.current[keep]
+        if previous is not None and previous.carry is not None:
+            kept = sp.vstack([_widen(previous.carry.rows.copy(), kept.shape[1]), kept], format="csr")
+        return Coreset(rows=sp.csr_matrix(kept, dtype=np.float32))
+
+    def restore_carry(self, arrays: dict[str, np.ndarray | sp.csr_matrix]) -> Coreset:
+        return Coreset(rows=sp.csr_matrix(arrays["rows"], dtype=np.float32))
+
+
+def _exemplar_budget(data: PeriodData, config: TrainingConfig) -> int:
+    """ADER's budget after period t: the rows or the interactions of the summaries S_0..S_t."""
     if data.summary_sizes is None:
-        raise ValueError("ADER's interaction budget needs the summaries' sizes (PeriodData.summary_sizes)")
-    return int(np.sum(data.summary_sizes))
+        raise ValueError("ADER's budget needs the summaries' sizes (PeriodData.summary_sizes)")
+    sizes = np.asarray(data.summary_sizes).reshape(-1, 2)
+    return int(sizes[:, 0 if config.exemplar_budget == "rows" else 1].sum())
 
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Individual(), Joint(), DistillCFReplay(), ADER())}
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (Individual(), Joint(), DistillCFReplay(), ADER(),
+                                                      CoresetReplay())}
 """Every strategy by name, in report order."""
 
 
@@ -299,7 +348,7 @@ def train_strategy(strategy: Strategy, data: PeriodData, *, previous: StrategySt
     periods = 1 if previous is None else previous.periods_trained + 1
     return StrategyState(strategy=strategy.name, model=model, periods_trained=periods, rows_used=rows.shape[0],
                          replayed=Replayed.of(rows[data.current.shape[0]:]),
-                         carry=strategy.carry(model, data, previous, config, periods))
+                         carry=strategy.carry(model, data, previous, config, periods, seed))
 
 
 def strategy_state_arrays(state: StrategyState) -> dict[str, np.ndarray | sp.csr_matrix]:

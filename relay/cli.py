@@ -1,7 +1,8 @@
 """The ``relay`` command line: thin wrappers over storage functions and Prefect flows.
 
 Data commands (``ingest``, ``forget``, ``periods``, ``stats``) live in :mod:`relay.commands.data`;
-pipeline commands (``run``, ``backfill``, ``report``, ``deploy``) in :mod:`relay.commands.pipeline`.
+pipeline commands (``run``, ``backfill``, ``report``, ``deploy``) in :mod:`relay.commands.pipeline`;
+the data-centric experiments (``experiment …``) in :mod:`relay.commands.experiment`.
 
 Every error, whichever command raises it, ends as one ``error: …`` line on stderr and exit code 2
 (:class:`OneLineErrors`); the global ``--debug`` option shows the traceback instead.
@@ -16,9 +17,9 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from relay.commands import data, pipeline
+from relay.commands import data, experiment, pipeline
 
-FLOW_COMMANDS = ("run", "backfill")
+FLOW_COMMANDS = ("run", "backfill", "experiment")
 """Commands that run Prefect flows in this process (they may start a temporary server)."""
 _MAX_MESSAGE = 500
 
@@ -43,7 +44,10 @@ def _expected(error: BaseException) -> bool:
 
     prefect = sys.modules.get("prefect.exceptions")  # bad flow parameters, when a flow ran
     flow_parameters = (prefect.ParameterTypeError,) if prefect else ()
-    return isinstance(error, (StorageError, ValueError, OSError, *flow_parameters)) or "duckdb" in type(error).__module__
+    device = sys.modules.get("models.device")  # a device asked for by name that is not there
+    devices = (device.DeviceUnavailable,) if device else ()
+    return (isinstance(error, (StorageError, ValueError, OSError, *flow_parameters, *devices))
+            or "duckdb" in type(error).__module__)
 
 
 class OneLineErrors(TyperGroup):
@@ -102,6 +106,7 @@ def main(
 
 data.register(app)
 pipeline.register(app)
+experiment.register(app)
 
 if __name__ == "__main__":
     app()

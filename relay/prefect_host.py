@@ -84,14 +84,23 @@ class _DropTraceback(logging.Filter):
         return True
 
 
-def hide_tracebacks_in_prefect_console() -> None:
-    """Attach :class:`_DropTraceback` to Prefect's console handler (once)."""
+def _prefect_console_handlers() -> list[Any]:
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
     ensure_logging_setup()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler) and not any(
-            isinstance(f, _DropTraceback) for f in handler.filters
-        ):
+    return [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+
+
+def hide_tracebacks_in_prefect_console() -> None:
+    """Attach :class:`_DropTraceback` to Prefect's console handler (once)."""
+    for handler in _prefect_console_handlers():
+        if not any(isinstance(f, _DropTraceback) for f in handler.filters):
             handler.addFilter(_DropTraceback())
+
+
+def prefect_console() -> Any:
+    """The rich console Prefect's log lines are printed on (None when its console handler is off),
+    so a live display drawn on it keeps the log lines above it."""
+    handlers = _prefect_console_handlers()
+    return handlers[0].console if handlers else None

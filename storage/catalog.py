@@ -121,6 +121,10 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "hardening: rows know their file's sha256 (the first one ingested from their path, for older "
         "rows), rejects are keyed by file content, duplicate and conflicting rows are kept, files "
         "record their format and column mapping", _HARDENING),
+    (6, "models record what their training replayed besides the period's rows (rows, interactions, mass)",
+     ("ALTER TABLE models ADD COLUMN rows_replayed BIGINT",
+      "ALTER TABLE models ADD COLUMN interactions_replayed BIGINT",
+      "ALTER TABLE models ADD COLUMN mass_replayed DOUBLE")),
 )
 """(version, description, DDL statements), applied in order."""
 

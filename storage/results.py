@@ -46,13 +46,27 @@ def read_metrics(con: duckdb.DuckDBPyConnection, *, dataset: str) -> pl.DataFram
 
 
 def register_model(
-    con: duckdb.DuckDBPyConnection, *, dataset: str, strategy: str, period: int, path: str
+    con: duckdb.DuckDBPyConnection, *, dataset: str, strategy: str, period: int, path: str,
+    rows_replayed: int | None = None, interactions_replayed: int | None = None, mass_replayed: float | None = None,
 ) -> None:
-    """Record (replace) where the state of model M_period^strategy is stored."""
+    """Record (replace) where the state of model M_period^strategy is stored and what its training
+    replayed besides period ``period``'s rows (rows, interactions, mass; None: unknown)."""
     con.execute(
-        "INSERT OR REPLACE INTO models (dataset, strategy, period, path) VALUES (?, ?, ?, ?)",
-        [dataset, strategy, period, str(path)],
+        "INSERT OR REPLACE INTO models (dataset, strategy, period, path, rows_replayed, interactions_replayed, "
+        "mass_replayed) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [dataset, strategy, period, str(path), rows_replayed, interactions_replayed, mass_replayed],
     )
+
+
+def read_models(con: duckdb.DuckDBPyConnection, *, dataset: str) -> pl.DataFrame:
+    """Every registered model of ``dataset``: strategy, period, path, rows_replayed,
+    interactions_replayed, mass_replayed (ordered by strategy, period)."""
+    return con.sql(
+        "SELECT strategy, period::BIGINT AS period, path, rows_replayed::BIGINT AS rows_replayed, "
+        "interactions_replayed::BIGINT AS interactions_replayed, mass_replayed FROM models WHERE dataset = ? "
+        "ORDER BY strategy, period",
+        params=[dataset],
+    ).pl()
 
 
 def model_path(

@@ -100,11 +100,12 @@ def summarised_periods(con: duckdb.DuckDBPyConnection, *, dataset: str) -> list[
 
 
 def summary_sizes(con: duckdb.DuckDBPyConnection, *, dataset: str, through_period: int) -> np.ndarray:
-    """Interactions (stored cells) of each summarised period ``<= through_period``, in period order."""
+    """(k, 2) rows (fake users) and interactions (stored cells) of each summarised period
+    ``<= through_period``, in period order."""
     rows = con.execute(
-        "SELECT r.period, count(s.value) FROM summary_runs r LEFT JOIN summaries s "
+        "SELECT r.period, any_value(r.n_rows), count(s.value) FROM summary_runs r LEFT JOIN summaries s "
         "ON s.dataset = r.dataset AND s.period = r.period WHERE r.dataset = ? AND r.period <= ? "
         "GROUP BY r.period ORDER BY r.period",
         [dataset, through_period],
     ).fetchall()
-    return np.asarray([n for _, n in rows], dtype=np.int64)
+    return np.asarray([(n_rows, nnz) for _, n_rows, nnz in rows], dtype=np.int64).reshape(-1, 2)

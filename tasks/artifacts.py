@@ -12,20 +12,22 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from storage.arrays import read_json
-from tasks.catalog import metrics_frame
+from tasks.catalog import metrics_frame, models_frame
 from tasks.policy import IO_TASK
 from tasks.progress import artifact_key
-from tasks.report import long_table, markdown_table, pivot_metric, plot_metric, rounded, transfer_table
+from tasks.report import markdown_table, metrics_table, pivot_metric, plot_metric, rounded, transfer_table
 
 
 @task(name="publish-metrics-table", **IO_TASK)
 def publish_metrics_table(db: str, *, dataset: str) -> str:
-    """Table artifact: one row per (strategy, evaluated period) with the report metrics."""
-    metrics = metrics_frame(db, dataset=dataset)
+    """Table artifact: one row per strategy and t with M_t's metrics on period t+1 and what its
+    training replayed (:func:`tasks.report.metrics_table`), rounded for display."""
     key = artifact_key(dataset, "metrics")
-    rows = rounded(long_table(metrics)).to_dicts()
+    rows = rounded(metrics_table(metrics_frame(db, dataset=dataset), models_frame(db, dataset=dataset))).to_dicts()
     create_table_artifact(
-        table=rows, key=key, description=f"Per-period metrics of M_t on period t+1 ({dataset})"
+        table=rows, key=key,
+        description=f"{dataset}: M_t (trained through period t) on period t+1, ×100 except AUC; replayed rows and "
+                    "interactions of M_t's training besides period t's own",
     )
     return key
 
@@ -51,28 +53,28 @@ def publish_metrics_plot(db: str, *, dataset: str) -> str:
 
 @task(name="publish-run-summary", **IO_TASK)
 def publish_run_summary(summary_metas: list[str], train_metas: list[str], *, dataset: str) -> str:
-    """Markdown artifact: each new summary's size and density, each training run's rows."""
+    """Markdown artifact: each new summary's size, share of its period and device; each training
+    run's rows, replayed rows and interactions, epochs, validation and device."""
     key = artifact_key(dataset, "run-summary")
-    lines = [f"# Work done in this run: {dataset}", "", "## Distill-CF summaries", ""]
-    lines += ["| period | rows (μ) | items | interactions | share of the period's | loss | seconds |"]
-    lines += ["|---" * 7 + "|"]
-    for path in summary_metas:
-        m = read_json(path)
-        lines.append(
-            f"| {m['period']} | {m['rows']} | {m['items']} | {m['nnz']} | {100 * m['share_of_period']:.1f}% "
-            f"| {m['loss']:.4f} | {m['seconds']:.1f} |"
-        )
-    lines += ["", "## Training runs", ""]
-    lines += ["| strategy | period | current rows | current interactions | replayed rows | replayed interactions "
-              "| replayed mass | best epoch | val nDCG@100 | seconds |", "|---" * 10 + "|"]
-    for path in train_metas:
-        m = read_json(path)
-        lines.append(
-            f"| {m['strategy']} | {m['period']} | {m['rows_current']} | {m['interactions_current']} "
-            f"| {m['rows_replayed']} | {m['interactions_replayed']} | {m['mass_replayed']:.0f} "
-            f"| {m['best_epoch']} | {m['val_ndcg100']:.2f} | {m['seconds']:.1f} |"
-        )
+    lines = [f"# Work done in this run: {dataset}", "", "## Distill-CF summaries", "",
+             _row("period", "rows (μ)", "items", "interactions", "share of the period's", "steps (best)", "val HR@100",
+                  "seconds", "device"), "|---" * 9 + "|"]
+    for m in map(read_json, summary_metas):
+        lines.append(_row(m["period"], m["rows"], m["items"], m["nnz"], f"{100 * m['share_of_period']:.1f}%",
+                          f"{m['steps']} ({m['best_step']})", f"{m['best_val_hr100']:.2f}", f"{m['seconds']:.1f}",
+                          m["device"]))
+    lines += ["", "## Training runs", "",
+              _row("strategy", "period", "current rows", "current interactions", "replayed rows",
+                   "replayed interactions", "epochs (best)", "val nDCG@100", "seconds", "device"), "|---" * 10 + "|"]
+    for m in map(read_json, train_metas):
+        lines.append(_row(m["strategy"], m["period"], m["rows_current"], m["interactions_current"], m["rows_replayed"],
+                          m["interactions_replayed"], f"{m.get('epochs', '?')} ({m['best_epoch']})",
+                          f"{m['val_ndcg100']:.2f}", f"{m['seconds']:.1f}", m["device"]))
     if not summary_metas and not train_metas:
         lines += ["", "Nothing new: every requested period was already done."]
     create_markdown_artifact(markdown="\n".join(lines), key=key, description="Work done this run")
     return key
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"

@@ -147,6 +147,12 @@ def metrics_frame(db: str, *, dataset: str) -> pl.DataFrame:
         return results.read_metrics(con, dataset=dataset)
 
 
+def models_frame(db: str, *, dataset: str) -> pl.DataFrame:
+    """Every registered model of ``dataset`` and what its training replayed (one row per strategy, period)."""
+    with open_catalog(db) as con:
+        return results.read_models(con, dataset=dataset)
+
+
 @task(name="read-done-work", **IO_TASK)
 def read_done_work(db: str, *, dataset: str, periods: list[int], strategies: list[str]) -> DoneWork:
     """What the catalog already holds for ``periods``: summaries, models and evaluations."""
@@ -231,9 +237,13 @@ def record_summary(db: str, *, dataset: str, period: int, summary_path: str) -> 
 
 @task(name="record-model", **IO_TASK)
 def record_model(db: str, *, dataset: str, strategy: str, period: int, path: str) -> None:
-    """Register the state file of M_period^strategy, replacing an earlier registration."""
+    """Register the state file of M_period^strategy (replacing an earlier registration) with what
+    its training replayed, read from the meta JSON beside it."""
+    meta = read_json(meta_path(Path(path)))
     with open_catalog(db) as con:
-        results.register_model(con, dataset=dataset, strategy=strategy, period=period, path=path)
+        results.register_model(con, dataset=dataset, strategy=strategy, period=period, path=path,
+                               rows_replayed=meta["rows_replayed"], interactions_replayed=meta["interactions_replayed"],
+                               mass_replayed=meta["mass_replayed"])
 
 
 @task(name="find-model", **IO_TASK)

@@ -16,6 +16,8 @@ import polars as pl
 from models.comparison import transfer
 from models.metrics import metric_key
 
+REPLAY_COLUMNS = {"rows_replayed": "replayed rows", "interactions_replayed": "replayed interactions"}
+"""What a model's training replayed besides its period's rows (``storage.results.read_models``), as shown."""
 REPORT_METRICS: tuple[tuple[str, int], ...] = (
     ("ndcg", 10),
     ("hr", 10),
@@ -46,6 +48,30 @@ def long_table(metrics: pl.DataFrame) -> pl.DataFrame:
     table = picked.pivot(on="name", index=keys, values="value", aggregate_function="first")
     order = [metric_key(m, k) for m, k in REPORT_METRICS if metric_key(m, k) in table.columns]
     return table.select(keys + order).sort(["strategy", "evaluated_on"])
+
+
+def with_replay(table: pl.DataFrame, models: pl.DataFrame) -> pl.DataFrame:
+    """``table`` (keyed by strategy and trained_through) with what each M_t's training replayed
+    (columns ``replayed rows``, ``replayed interactions``; empty when unknown)."""
+    replay = models.select("strategy", pl.col("period").alias("trained_through"), *REPLAY_COLUMNS).rename(
+        REPLAY_COLUMNS)
+    return table.join(replay, on=["strategy", "trained_through"], how="left")
+
+
+def metrics_table(metrics: pl.DataFrame, models: pl.DataFrame) -> pl.DataFrame:
+    """The metrics table as shown: one row per strategy and t (M_t on period t+1) with the report
+    metrics and what M_t's training replayed; ten short columns, so it fits a laptop screen."""
+    return with_replay(long_table(metrics), models).drop("evaluated_on").rename({"trained_through": "t"})
+
+
+def replay_pivot(models: pl.DataFrame) -> pl.DataFrame:
+    """Strategy × period t: "interactions (rows)" that M_t's training replayed besides period t's rows."""
+    if models.is_empty():
+        return pl.DataFrame({"strategy": []}, schema={"strategy": pl.Utf8})
+    cells = models.sort("period").with_columns(
+        col=pl.format("p{}", pl.col("period")),
+        cell=pl.format("{} ({})", pl.col("interactions_replayed"), pl.col("rows_replayed")))
+    return cells.pivot(on="col", index="strategy", values="cell", aggregate_function="first").sort("strategy")
 
 
 def pivot_metric(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) -> pl.DataFrame:
@@ -118,19 +144,25 @@ def transfer_table(metrics: pl.DataFrame, *, metric: str = "ndcg", k: int = 10) 
     return pl.DataFrame(rows, schema={"strategy": pl.Utf8, "accuracy": pl.Float64, "backward_transfer": pl.Float64})
 
 
+def _digits(column: str, default: int = 2) -> int:
+    """Decimals shown for a column: AUC 4, replayed counts 0, others ``default``."""
+    return 4 if column.startswith("auc") else 0 if column.startswith("replayed") else default
+
+
 def rounded(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` rounded for display: AUC columns to 4 decimals, other floats to 2."""
+    """``frame`` rounded for display: AUC columns to 4 decimals, replayed counts to integers, other floats to 2."""
     return frame.with_columns(
-        [pl.col(c).round(4 if c.startswith("auc") else 2) for c, t in frame.schema.items() if t.is_float()])
+        [pl.col(c).round(_digits(c)) for c, t in frame.schema.items() if t.is_float()])
 
 
 def markdown_table(frame: pl.DataFrame, *, digits: int = 2) -> str:
-    """A GitHub-markdown table of ``frame``; floats rounded for display only (AUC to 4 decimals)."""
+    """A GitHub-markdown table of ``frame``; floats rounded for display only (AUC to 4 decimals,
+    replayed counts to integers, others to ``digits``)."""
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     lines = [header, rule]
     for row in frame.iter_rows():
-        cells = [("-" if v != v else f"{v:.{4 if c.startswith('auc') else digits}f}") if isinstance(v, float)
+        cells = [("-" if v != v else f"{v:.{_digits(c, digits)}f}") if isinstance(v, float)
                  else "-" if v is None else str(v) for c, v in zip(frame.columns, row)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

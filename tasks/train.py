@@ -105,6 +105,7 @@ def train_model(
             "rows_replayed": state.replayed.rows,
             "interactions_replayed": state.replayed.interactions,
             "mass_replayed": state.replayed.mass,
+            "epochs": len(state.model.val_history),
             "best_epoch": state.model.best_epoch,
             "val_ndcg100": max(state.model.val_history, default=float("nan")),
             "seconds": time.perf_counter() - started,

@@ -28,7 +28,7 @@ from models.metrics import evaluate
 from models.splits import holdout_fold
 
 TINY = DistillConfig(n_fake_users=8, gamma=4, steps=6, patience=100, batch_size=24, eval_every=2,
-                     checkpoint_every=2, inner_lams=(0.1, 1.0, 5.0), noise="pooled")
+                     checkpoint_every=2, inner_lams=(0.1, 1.0, 5.0), noise="pooled", max_share=None)
 SEED = 3
 
 
@@ -210,3 +210,18 @@ def test_config_rejects_bad_values() -> None:
         DistillConfig(noise="loud")
     with pytest.raises(ValueError, match="inner_lams"):
         DistillConfig(inner_lams=(0.0, 1.0))
+
+
+def test_a_period_summary_holds_at_most_its_share_of_the_period(rows: sp.csr_matrix) -> None:
+    """With max_share, μ shrinks until μ × (stored entries per fake user) fits the share."""
+    from models.distill_cf import period_fake_users, stored_row_size
+
+    train, _, _ = holdout_fold(rows, item_fraction=VAL_ITEM_FRACTION, seed=SEED)
+    per_user = stored_row_size(train, TINY)
+    assert per_user == int(np.ceil(2.0 * train.nnz / train.shape[0]))
+    capped = replace(TINY, max_share=0.1)
+    mu = period_fake_users(rows, train, capped)
+    assert mu == max(1, int(0.1 * rows.nnz // per_user)) < TINY.n_fake_users
+    result = distill_rows(rows, config=capped, seed=SEED)
+    assert result.summary.shape[0] == mu and result.summary.nnz <= 0.1 * rows.nnz
+    assert period_fake_users(rows, train, replace(TINY, max_share=1.0)) == TINY.n_fake_users

@@ -1,8 +1,10 @@
 """End to end: a real ``prefect server``, one process worker per pool, ``relay deploy`` from
 deployments/prefect.yaml, and the ``continual`` deployment run on synthetic data.
 
-Asserts through the Prefect client that the parent and child runs completed, that every
-``distill-period`` run ran on the ``gpu`` pool, and that the artifacts exist. Every process this
+Asserts through the Prefect client that the parent and child runs completed, that every model
+step ran on the ``gpu`` pool (a partial parameter override keeps the deployment's ``gpu_pool``),
+that the distillations of all periods were submitted before the first training, one
+``train-period`` run per period trained every strategy, and that the artifacts exist. Every process this
 test starts is stopped by its PID (its process group) at the end, also on failure.
 """
 
@@ -26,10 +28,10 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TINY = {
     "distill": {"n_fake_users": 8, "gamma": 5, "steps": 3, "patience": 3, "eval_every": 1},
-    "training": {"mvae": {"epochs": 2, "batch_size": 64}, "exemplars_per_period": 8},
+    "training": {"mvae": {"epochs": 2, "batch_size": 64}},
     "seed": 0,
 }
-STRATEGIES = ["distill_cf"]
+STRATEGIES = ["distill_cf", "ader"]  # ADER's budget needs the size of the period's own summary
 
 
 def _free_port() -> int:
@@ -143,7 +145,9 @@ def test_continual_deployment_end_to_end(tmp_path: Path, synthetic_csv: Path) ->
                                    DeploymentFilterName)
                 train = _runs_of(client, runs, "train-period", DeploymentFilter,
                                  DeploymentFilterName)
-                assert len(distill) == 2 and len(train) == 2 * len(STRATEGIES)
+                assert len(distill) == 2 and len(train) == 2  # one train-period run per period
+                assert max(r.created for r in distill) < min(r.created for r in train)  # summaries first
+                assert all(len(r.parameters["strategies"]) == len(STRATEGIES) for r in train)
                 for run in distill + train:
                     assert run.work_pool_name == "gpu"
                     assert run.state.is_completed(), run.state

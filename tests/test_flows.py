@@ -8,6 +8,7 @@ re-run (same metrics as the uninterrupted run).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 TINY = {
     "distill": DistillConfig(n_fake_users=8, gamma=5, steps=2, patience=2, eval_every=1),
-    "training": TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64), exemplars_per_period=8),
+    "training": TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64)),
     "seed": 0,
 }
 STRATEGIES = ["individual", "joint", "distill_cf", "ader"]
@@ -99,9 +100,12 @@ def model_calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def reference(prefect_harness, synthetic_csv, tmp_path_factory) -> dict:
     """An uninterrupted continual run over every period; its outcomes and metrics."""
+    from tasks.catalog import models_frame
+
     place = Place(tmp_path_factory.mktemp("reference"))
     outcomes = _continual(place, synthetic_csv, "ref")
-    return {"outcomes": outcomes, "metrics": _metrics(place, "ref"), "again": _continual(place, synthetic_csv, "ref")}
+    return {"outcomes": outcomes, "metrics": _metrics(place, "ref"), "again": _continual(place, synthetic_csv, "ref"),
+            "models": models_frame(place.paths["db"], dataset="ref")}
 
 
 def test_continual_flow_processes_every_finished_period(reference) -> None:
@@ -127,7 +131,11 @@ def test_continual_flow_processes_every_finished_period(reference) -> None:
         )
     assert {a.key for a in found} == set(keys)
     table = next(a for a in found if a.key == "ref-metrics")
-    assert table.type == "table" and "ndcg@10" in str(table.data)
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert table.type == "table" and {"ndcg@10", "replayed interactions"} <= set(rows[0])
+    assert any("| cpu |" in str(a.data) for a in found if a.key == "ref-run-summary")  # the device of each step
+    finished = [a.description for a in found if a.key.startswith("ref-train-progress-")]
+    assert finished and all("done after step" in d and "(" in d for d in finished)  # last figures kept
 
 
 def test_backfill_twice_does_no_model_work(
@@ -212,3 +220,52 @@ def test_a_strategy_added_through_the_registry_alone_runs_through_the_flows(
     metas = [read_json(m) for o in outcomes for m in o.train_metas if "last_period" in m]
     assert [m["rows_replayed"] for m in metas] == [0, 10, 10]
     assert np.isfinite(metrics["value"].to_numpy()).all()
+
+
+def test_models_record_device_and_replay(reference) -> None:
+    """`auto` resolves to the CPU here, every meta says so, and the catalog keeps what each model replayed."""
+    from storage.arrays import read_json
+
+    metas = [read_json(m) for o in reference["outcomes"] for m in o.summary_metas + o.train_metas]
+    assert {m["device"] for m in metas} == {"cpu"}
+    trained = {(m["strategy"], m["period"]): m for m in metas if "strategy" in m}
+    assert all(m["epochs"] >= 1 for m in trained.values())
+    models = reference["models"]
+    assert models.height == len(STRATEGIES) * N_PERIODS
+    for row in models.iter_rows(named=True):
+        meta = trained[(row["strategy"], row["period"])]
+        assert (row["rows_replayed"], row["interactions_replayed"]) == (meta["rows_replayed"],
+                                                                        meta["interactions_replayed"])
+    assert models.filter(pl.col("strategy") == "individual")["interactions_replayed"].to_list() == [0] * N_PERIODS
+    assert models.filter((pl.col("strategy") == "joint") & (pl.col("period") > 0))["interactions_replayed"].min() > 0
+
+
+def test_gpu_pool_path_submits_every_summary_before_training(
+    reference, synthetic_csv, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``gpu_pool`` set, the distillations of every period are submitted first, each period's
+    strategies go in one train step, and the numbers equal the in-process run's. The deployment
+    calls are replaced by the same flows run in-process (the e2e test runs them on real workers)."""
+    from uuid import uuid4
+
+    from flows import model_steps, period, steps
+
+    calls: list[tuple[str, int]] = []
+    local = {period.DISTILL_DEPLOYMENT: model_steps.distill_period, period.TRAIN_DEPLOYMENT: model_steps.train_period}
+
+    def submit(deployment: str, **params) -> object:
+        calls.append((deployment.split("/")[0], params["period"], len(params.get("strategies", []))))
+        local[deployment](**params)
+        return uuid4()
+
+    for module in (period, steps):
+        monkeypatch.setattr(module, "submit_step", submit)
+        monkeypatch.setattr(module, "wait_for_step", lambda run_id, deployment: None)
+    place = Place(tmp_path)
+    _ingest(place, synthetic_csv, "ref")
+    from flows.continual import continual_flow
+
+    continual_flow(dataset="ref", start=0, end=N_PERIODS - 1, strategies=SOME, gpu_pool="gpu", **TINY, **place.paths)
+    assert calls == ([("distill-period", p, 0) for p in range(N_PERIODS)]
+                     + [("train-period", p, len(SOME)) for p in range(N_PERIODS)])
+    assert _metrics(place, "ref").equals(_subset(reference, SOME))

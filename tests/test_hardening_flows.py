@@ -25,7 +25,7 @@ from storage.synthetic import write_synthetic_csv
 
 TINY = {
     "distill": DistillConfig(n_fake_users=8, gamma=5, steps=2, patience=2, eval_every=1),
-    "training": TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64), exemplars_per_period=8),
+    "training": TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64)),
     "seed": 0,
 }
 TINY_CLI = ["--distill-steps", "2", "--fake-users", "8", "--epochs", "1", "--strategies", "individual"]
@@ -66,8 +66,8 @@ def test_case03_remote_flows_take_no_free_paths(tmp_path: Path) -> None:
     inside.symlink_to(elsewhere)                                 # inside by name, outside in fact
     for previous in (str(elsewhere), str(inside), str(root / "d" / ".." / "e" / "x.state"), "/etc/passwd"):
         with pytest.raises(ValueError, match="is not a state file under"):
-            train_period(storage_root=str(root), dataset="d", period=1, strategy="ader", inputs_sha="0" * 64,
-                         previous_path=previous, previous_sha="0" * 64)
+            train_period(storage_root=str(root), dataset="d", period=1, strategies=[{
+                "strategy": "ader", "inputs_sha": "0" * 64, "previous_path": previous, "previous_sha": "0" * 64}])
 
 
 @pytest.mark.usefixtures("prefect_harness")

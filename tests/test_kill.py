@@ -31,7 +31,7 @@ paths = {"db": f"{folder}/relay.duckdb", "storage_root": f"{folder}/storage"}
 ingest_flow(dataset="syn", data=[csv], policy="equal-count:3", db=paths["db"])
 continual_flow(dataset="syn", start=0, end=2, strategies=["individual", "ader"],
                distill=DistillConfig(n_fake_users=8, gamma=5, steps=2, patience=2, eval_every=1),
-               training=TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64), exemplars_per_period=8),
+               training=TrainingConfig(mvae=MVAEConfig(epochs=1, batch_size=64)),
                seed=0, **paths)
 """
 KEY = ["strategy", "trained_through", "evaluated_on", "metric", "k"]

@@ -140,3 +140,14 @@ def test_beta_is_a_function_of_the_updates_of_the_current_call(monkeypatch) -> N
     from_warm, seen[:] = list(seen), []
     train_mvae(rows, config=config, seed=SEED)
     assert from_warm == seen == list(range(12))
+
+
+def test_validation_in_blocks_equals_one_block() -> None:
+    from models.mvae import _validate
+
+    rows = planted_rows()
+    train, context, targets = holdout_fold(rows, item_fraction=0.2, seed=1)
+    state = train_mvae(train, config=replace(SMALL, epochs=2), seed=SEED)
+    device = torch.device("cpu")
+    assert _validate(state.params, (context, targets), device, block_rows=13) == pytest.approx(
+        _validate(state.params, (context, targets), device, block_rows=10_000), rel=1e-12)

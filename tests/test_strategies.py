@@ -15,7 +15,7 @@ from storage.arrays import read_arrays, write_arrays
 
 N_ITEMS = 120
 CONFIG = TrainingConfig(mvae=MVAEConfig(hidden=16, latent=4, epochs=4, patience=2, batch_size=50),
-                        exemplar_budget="rows", exemplars_per_period=5)
+                        exemplar_budget="rows")
 
 
 def synthetic_periods(n_periods: int = 4, rows: int = 40, seed: int = 0) -> list[sp.csr_matrix]:
@@ -37,7 +37,8 @@ def period_data(name: str, periods: list[sp.csr_matrix], summaries: list[sp.csr_
         current=periods[t], item_mask=np.asarray(sp.vstack(periods[:t + 1]).sum(axis=0)).ravel() > 0,
         history=sp.vstack(periods[:t]).tocsr() if t and Source.HISTORY in needs else None,
         summaries=sp.vstack(summaries[:t]).tocsr() if t and Source.SUMMARIES in needs else None,
-        summary_sizes=np.array([s.nnz for s in summaries[:t + 1]]) if Source.SUMMARY_SIZES in needs else None,
+        summary_sizes=np.array([(s.shape[0], s.nnz) for s in summaries[:t + 1]]) if Source.SUMMARY_SIZES in needs
+        else None,
     )
 
 
@@ -57,10 +58,18 @@ def test_all_strategies_run_over_periods_and_use_their_rows(tmp_path) -> None:
         assert states["individual"].rows_used == 40
         assert states["joint"].rows_used == 40 * (t + 1)
         assert states["distill_cf"].rows_used == 40 + 3 * t
-        assert states["ader"].rows_used == 40 + 5 * t
-        assert states["ader"].carry.rows.shape[0] == 5 * (t + 1)
-        assert states["ader"].carry.logits.shape == (5 * (t + 1), seen)
+        assert states["ader"].rows_used == 40 + 3 * t  # as many rows as the summaries (rows budget)
+        assert states["ader"].carry.rows.shape[0] == 3 * (t + 1)
+        assert states["ader"].carry.logits.shape == (3 * (t + 1), seen)
         assert all(states[s].carry is None for s in ("individual", "joint", "distill_cf"))
+        # the coreset keeps real rows of each period within that summary's interactions (18 = 3 rows)
+        assert states["coreset"].rows_used == 40 + 3 * t
+        assert states["coreset"].replayed.interactions == sum(s.nnz for s in summaries[:t])
+        kept = states["coreset"].carry.rows
+        assert kept.shape[0] == 3 * (t + 1)
+        for p in range(t + 1):
+            real = {tuple(r.indices) for r in periods[p]}
+            assert all(tuple(np.sort(kept[3 * p + i].indices)) in real for i in range(3))
         assert states["joint"].replayed.rows == 40 * t and states["joint"].replayed.interactions == 6 * 40 * t
         assert states["distill_cf"].replayed.rows == 3 * t
         assert states["distill_cf"].replayed.mass == pytest.approx(6 * 3 * t, rel=1e-5)  # a real bag's mass each
@@ -75,7 +84,7 @@ def test_all_strategies_run_over_periods_and_use_their_rows(tmp_path) -> None:
                                   predict_scores(states["ader"].model, periods[3][:5]))
 
 
-@pytest.mark.parametrize("name", ["individual", "ader"])
+@pytest.mark.parametrize("name", ["individual", "ader", "coreset"])
 def test_same_inputs_give_byte_identical_state_files(tmp_path, name: str) -> None:
     """Two runs of the same work write the same bytes (no wall-clock values, no pickle), so a
     state file's SHA-256, which keys the next period's cache, names its content."""
@@ -84,8 +93,8 @@ def test_same_inputs_give_byte_identical_state_files(tmp_path, name: str) -> Non
     for run in range(2):
         previous = None
         for t in range(2):
-            previous = train_strategy(get_strategy(name), period_data(name, periods, [], t), previous=previous,
-                                      config=CONFIG, seed=0)
+            data = period_data(name, periods, [p[:3] for p in periods], t)
+            previous = train_strategy(get_strategy(name), data, previous=previous, config=CONFIG, seed=0)
         digests.append(write_arrays(tmp_path / f"{run}.state", strategy_state_arrays(previous)))
     assert digests[0] == digests[1]
     assert (tmp_path / "0.state").read_bytes() == (tmp_path / "1.state").read_bytes()

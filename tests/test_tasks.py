@@ -101,12 +101,16 @@ def test_relay_report_prints_table_and_writes_plot(tmp_path, monkeypatch) -> Non
                 con, dataset="d", strategy=s, trained_through=t, evaluated_on=t + 1,
                 values=[("ndcg", 10, base + t), ("hr", 100, 2 * base), ("auc", 0, 0.9)], run_id="r",
             )
+    for t in range(2):
+        results.register_model(con, dataset="d", strategy="joint", period=t, path=f"/m{t}", rows_replayed=30 * t,
+                               interactions_replayed=1200 * t, mass_replayed=1200.0 * t)
     con.close()
     out = tmp_path / "plot.png"
     args = ["report", "--dataset", "d", "--db", str(db), "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "joint" in result.output and "20.5 " in result.output  # mean nDCG@10 of joint
+    assert "1200 (30)" in result.output  # interactions (rows) replayed by M_1 of joint
     assert out.read_bytes()[:4] == b"\x89PNG"
     missing = CliRunner().invoke(app, ["report", "--dataset", "nope", "--db", str(db)])
     assert missing.exit_code != 0
@@ -157,3 +161,18 @@ def test_accuracy_matrix_and_transfer_from_recorded_evaluations() -> None:
     summary = transfer_table(metrics).row(0, named=True)
     assert summary["accuracy"] == pytest.approx((6 + 9 + 12) / 3)
     assert summary["backward_transfer"] == pytest.approx(((6 - 10) + (9 - 11)) / 2)
+
+
+def test_metrics_table_is_compact_and_carries_what_each_model_replayed() -> None:
+    from tasks.report import metrics_table, replay_pivot, rounded
+
+    models = pl.DataFrame({"strategy": ["joint"] * 3 + ["individual"] * 3, "period": [0, 1, 2] * 2,
+                           "path": ["p"] * 6, "rows_replayed": [0, 40, 80, 0, 0, 0],
+                           "interactions_replayed": [0, 900, 1800, 0, 0, 0], "mass_replayed": [0.0] * 6})
+    table = rounded(metrics_table(_metrics().with_columns(pl.col("value") + 1 / 3), models))
+    assert table.columns == ["strategy", "t", "ndcg@10", "hr@100", "auc", "replayed rows", "replayed interactions"]
+    joint = table.filter(pl.col("strategy") == "joint").sort("t")
+    assert joint["replayed interactions"].to_list() == [0, 900, 1800]
+    assert joint["ndcg@10"].to_list() == [20.33, 21.33, 22.33] and joint["auc"][0] == 1.2333  # display rounding
+    pivot = replay_pivot(models)
+    assert pivot.columns == ["strategy", "p0", "p1", "p2"] and pivot.row(1) == ("joint", "0 (0)", "900 (40)", "1800 (80)")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -23,10 +23,12 @@ from relay.options import DbOption as DbOpt
 from relay.options import RootOption as RootOpt
 from storage.layout import DEFAULT_DB, DEFAULT_STORAGE_ROOT
 
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREFECT_FILE = REPO_ROOT / "deployments" / "prefect.yaml"
 POOLS = ("cpu", "gpu")
-GPU_TAG_LIMIT = 1
 DISTILL, TRAINING = DistillConfig(), TrainingConfig()
 
 StrategiesOpt = Annotated[
@@ -35,7 +37,8 @@ StrategiesOpt = Annotated[
 ]
 StepsOpt = Annotated[int, typer.Option("--distill-steps", min=1, help="Distill-CF steps per period (max; early-stopped)")]
 FakeOpt = Annotated[
-    int, typer.Option("--fake-users", min=1, help="μ: summary rows per period, also ADER's exemplars per period")
+    int, typer.Option("--fake-users", min=1, help="μ: most summary rows per period (a summary holds ≤ 10% of its "
+                                                   "period's interactions); ADER replays as many interactions")
 ]
 EpochsOpt = Annotated[int, typer.Option("--epochs", min=1, help="MVAE epochs per period (max; early-stopped)")]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random step")]
@@ -47,7 +50,7 @@ def _configs(*, distill_steps: int, fake_users: int, epochs: int, device: str) -
     distill = dataclasses.replace(DISTILL, steps=distill_steps, n_fake_users=fake_users, device=device)
     mvae = dataclasses.replace(TRAINING.mvae, epochs=epochs, device=device)
     return {"distill": distill,
-            "training": dataclasses.replace(TRAINING, mvae=mvae, exemplars_per_period=fake_users)}
+            "training": dataclasses.replace(TRAINING, mvae=mvae)}
 
 
 def _strategies(text: str) -> list[str] | None:
@@ -78,15 +81,21 @@ def run(
     """Run the continual flow in this process (every finished period whose work is missing, or
     periods --from..--to), then print the report and write the plot. ``backfill`` is the same."""
     from flows.continual import continual_flow
+    from flows.model_steps import check_devices
+    from relay.console import live_progress
+    from relay.prefect_host import prefect_console
 
     if start is not None and end is not None and start > end:
         raise typer.BadParameter(f"--from {start} is after --to {end}", param_hint="--from/--to")
+    configs = _configs(distill_steps=distill_steps, fake_users=fake_users, epochs=epochs, device=device)
+    check_devices(**configs)  # before a temporary Prefect server starts: a missing GPU fails at once
     started = time.perf_counter()
-    outcomes = continual_flow(
-        dataset=dataset, data=[str(p) for p in data], policy=policy, reset=reset, start=start, end=end, force=force,
-        strategies=_strategies(strategies), seed=seed, db=str(db), storage_root=str(storage_root),
-        **_configs(distill_steps=distill_steps, fake_users=fake_users, epochs=epochs, device=device),
-    )
+    with live_progress(prefect_console()):
+        outcomes = continual_flow(
+            dataset=dataset, data=[str(p) for p in data], policy=policy, reset=reset, start=start, end=end,
+            force=force, strategies=_strategies(strategies), seed=seed, db=str(db), storage_root=str(storage_root),
+            **configs,
+        )
     for o in outcomes:
         typer.echo(
             f"period {o.period}: {len(o.summary_metas)} summaries, {len(o.train_metas)} models, "
@@ -108,18 +117,22 @@ def report(
     import polars as pl
 
     from storage.layout import Layout
-    from tasks.catalog import metrics_frame
-    from tasks.report import accuracy_matrix, long_table, pivot_metric, plot_metric, rounded, transfer_table
+    from tasks.catalog import metrics_frame, models_frame
+    from tasks.report import (accuracy_matrix, long_table, pivot_metric, plot_metric, replay_pivot, rounded,
+                              transfer_table, with_replay)
 
     metrics = metrics_frame(str(db), dataset=dataset)
     if metrics.is_empty():
         raise typer.BadParameter(
             f"no metrics recorded for dataset {dataset!r}", param_hint="--dataset"
         )
+    models = models_frame(str(db), dataset=dataset)
     with pl.Config(tbl_rows=100, tbl_cols=30, tbl_width_chars=250, tbl_hide_dataframe_shape=True):
         typer.echo("nDCG@10 of M_t on period t+1 (x100):")
         typer.echo(rounded(pivot_metric(metrics, metric="ndcg", k=10)))
-        means = long_table(metrics).drop("trained_through", "evaluated_on").group_by("strategy")
+        typer.echo("Replayed by M_t's training besides period t's rows: interactions (rows):")
+        typer.echo(replay_pivot(models))
+        means = with_replay(long_table(metrics), models).drop("trained_through", "evaluated_on").group_by("strategy")
         typer.echo("Mean over evaluated periods:")
         typer.echo(rounded(means.mean().sort("strategy")))
         for strategy in sorted(metrics["strategy"].unique().to_list()) if matrix else ():
@@ -141,6 +154,9 @@ def deploy(
     pools: Annotated[
         bool, typer.Option("--pools/--no-pools", help="Create pools and limits")
     ] = True,
+    gpu_limit: Annotated[
+        int, typer.Option("--gpu-limit", min=1, help="Model steps running at once: the number of GPUs (gpu tag limit)")
+    ] = 1,
 ) -> None:
     """Create the `cpu`/`gpu` process pools and the `gpu` tag limit, then deploy every deployment.
 
@@ -148,7 +164,7 @@ def deploy(
     the workers' working directory.
     """
     if pools:
-        ensure_pools_and_limits()
+        ensure_pools_and_limits(gpu_limit=gpu_limit)
     cmd = [
         str(Path(sys.executable).with_name("prefect")), "--no-prompt", "deploy", "--all",
         "--prefect-file", str(prefect_file.resolve()),
@@ -156,21 +172,31 @@ def deploy(
     subprocess.run(cmd, cwd=REPO_ROOT, check=True)
 
 
-def ensure_pools_and_limits() -> None:
-    """Create (or keep) the process work pools and the ``gpu`` tag concurrency limit (= 1)."""
+def ensure_pools_and_limits(*, gpu_limit: int = 1) -> None:
+    """Create (or keep) the process work pools and set the ``gpu`` tag concurrency limit."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.workers.process import ProcessWorker
 
     template = ProcessWorker.get_default_base_job_template()
     with get_client(sync_client=True) as client:
+        _wait_for_server(client)
         for name in POOLS:
             client.create_work_pool(
                 WorkPoolCreate(name=name, type="process", base_job_template=template),
                 overwrite=True,
             )
-        client.create_concurrency_limit(tag="gpu", concurrency_limit=GPU_TAG_LIMIT)
-    typer.echo(f"work pools {', '.join(POOLS)} (process) and tag limit gpu={GPU_TAG_LIMIT} ready")
+        client.create_concurrency_limit(tag="gpu", concurrency_limit=gpu_limit)
+    typer.echo(f"work pools {', '.join(POOLS)} (process) and tag limit gpu={gpu_limit} ready")
+
+
+def _wait_for_server(client: SyncPrefectClient, timeout_s: float = 90) -> None:
+    """Wait until the Prefect API answers (a server started a moment ago is still starting)."""
+    deadline = time.monotonic() + timeout_s
+    while (error := client.api_healthcheck()) is not None:
+        if time.monotonic() > deadline:
+            raise ConnectionError(f"no Prefect server answers at {client.api_url} after {timeout_s:.0f} s: {error}")
+        time.sleep(1)
 
 
 def register(app: typer.Typer) -> None:
