@@ -64,7 +64,7 @@ def sample_efficiency_flow(
     seed: Seed = 0,
 ) -> experiments.Grid:
     """Train each model on each sampler's sample of each budget; test on the full test split
-    (paper Fig. 1). Publishes ``<dataset>-sample-efficiency``.
+    (paper Fig. 1). Publishes <dataset>-sample-efficiency.
 
     Args:
         data: the data file.
@@ -91,12 +91,12 @@ def noise_flow(
     config: ExperimentConfig = ExperimentConfig(),
     seed: Seed = 0,
 ) -> dict:
-    """Flip ``noise`` % of the catalogue per user in the training split, sample, train, test on
+    """Flip noise % of the catalogue per user in the training split, sample, train, test on
     the clean test split; report the change against the full clean data (paper Figs. 3–4).
-    Publishes ``<dataset>-noise``.
+    Publishes <dataset>-noise.
 
     Returns:
-        ``{"grids": {noise: grid}, "changes": {noise: model → sampler → budget → % change}}``.
+        {"grids": {noise: grid}, "changes": {noise: model → sampler → budget → % change}}.
     """
     samplers = samplers or list(SAMPLERS)
     reference = run_full_data(data, models=models, config=config, seed=seed)
@@ -120,12 +120,12 @@ def retention_flow(
     name: Annotated[str, Field(min_length=1, description="artifact key prefix")] = "experiments",
 ) -> dict:
     """Kendall's τ between the models' order on each sample and on the full data, per data set;
-    with ≥ 3 data sets, DATA-GENIE's leave-one-data-set-out picks. Publishes ``<name>-retention``
-    (and ``<name>-datagenie``).
+    with ≥ 3 data sets, DATA-GENIE's leave-one-data-set-out picks. Publishes <name>-retention
+    (and <name>-datagenie).
 
     Returns:
-        ``{"grids": {dataset: grid}, "retention": {dataset: sampler → budget → τ},
-        "statistics": {dataset: …}, "datagenie": leave-one-out result or None}``.
+        {"grids": {dataset: grid}, "retention": {dataset: sampler → budget → τ},
+        "statistics": {dataset: …}, "datagenie": leave-one-out result or None}.
     """
     samplers = samplers or [s for s in SAMPLERS if s != "distill_cf"]
     out: dict = {"grids": {}, "retention": {}, "statistics": {}}

@@ -47,11 +47,13 @@ def test_auto_and_cpu_pass_the_device_check() -> None:
 def test_run_form_shows_plain_text() -> None:
     """Flow descriptions and parameter descriptions (what the UI's run form shows) carry no Sphinx markup."""
     from flows.continual import continual_flow
+    from flows.experiments import noise_flow, retention_flow, sample_efficiency_flow
     from flows.ingest import ingest_flow
     from flows.model_steps import distill_period, train_period
     from flows.period import process_period
 
-    for flow in (continual_flow, ingest_flow, process_period, distill_period, train_period):
+    for flow in (continual_flow, ingest_flow, process_period, distill_period, train_period, sample_efficiency_flow,
+                 noise_flow, retention_flow):
         texts = [flow.description or ""] + [p.get("description", "") for p in
                                             flow.parameters.model_dump()["properties"].values()]
         assert not [t for t in texts if SPHINX.search(t)], flow.name
