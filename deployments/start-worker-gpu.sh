@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start a process worker for the `gpu` pool (distill-period, train-period). Start one per GPU, pin
+# Start a process worker for the `gpu` pool (distill-periods, train-period). Start one per GPU, pin
 # it with CUDA_VISIBLE_DEVICES=<i>, and set the `gpu` tag limit to the number of GPUs
 # (`relay deploy --gpu-limit N`): it bounds how many model steps run at once. These runs never
 # open the DuckDB catalog: they read and write files under the storage root, which must be the

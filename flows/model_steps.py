@@ -1,6 +1,9 @@
 """The model steps as flows of their own, deployable to the ``gpu`` pool.
 
-``distill-period`` distills one period; ``train-period`` trains every strategy of one period, in
+``distill-periods`` distills the periods it is given, one after the other, in one run (summaries
+depend on their own period only, and each run pays a process start and the server's bookkeeping:
+six runs started at once made the local server stall for a minute); ``train-period`` trains every
+strategy of one period, in
 parallel (each strategy is a ``train-strategy`` task submitted to the flow's task runner; their
 ``gpu`` tag and its concurrency limit bound how many run at once). They read and write files
 under the storage root only (their names come from ``storage.layout``), never open the catalog,
@@ -24,6 +27,15 @@ from tasks.distill import distill_summary, summary_path
 from tasks.train import state_path, train_model
 
 
+class PeriodRows(BaseModel):
+    """A period whose rows the parent exported, and the SHA-256 of that file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    period: int
+    rows_sha: str
+
+
 class StrategyWork(BaseModel):
     """What one strategy trains on at a period: its exported inputs and its previous state."""
 
@@ -44,28 +56,31 @@ def check_devices(*, distill: DistillConfig | None = None, training: TrainingCon
         torch_device(training.mvae.device)
 
 
-@flow(name="distill-period", log_prints=True)
-def distill_period(
+@flow(name="distill-periods", log_prints=True)
+def distill_periods(
     storage_root: StorageRoot,
     dataset: DatasetName,
-    period: int,
-    rows_sha: str,
+    periods: list[PeriodRows],
     distill: DistillConfig = DistillConfig(),
     seed: Seed = 0,
     force: bool = False,
-) -> str:
-    """Distill one period's rows into a summary file; returns its path.
+) -> list[str]:
+    """Distill each period's rows into its summary file, in order; returns their paths.
 
     Args:
-        period: the finished period whose rows file the parent exported.
-        rows_sha: SHA-256 of that file (the cache key's content part).
+        periods: the finished periods whose rows files the parent exported, each with the SHA-256
+            of its file (the cache key's content part).
         distill: Distill-CF settings.
-        force: ignore a cached result and a checkpoint of an interrupted run.
+        force: ignore cached results and the checkpoints of interrupted runs.
     """
     check_devices(distill=distill)
-    work = dict(storage_root=storage_root, dataset=dataset, period=period, rows_sha=rows_sha, distill=distill, seed=seed)
-    refresh = force or not summary_path(**work).exists()
-    return distill_summary.with_options(refresh_cache=refresh)(**work, force=force)
+    paths = []
+    for rows in periods:
+        work = dict(storage_root=storage_root, dataset=dataset, period=rows.period, rows_sha=rows.rows_sha,
+                    distill=distill, seed=seed)
+        refresh = force or not summary_path(**work).exists()
+        paths.append(distill_summary.with_options(refresh_cache=refresh)(**work, force=force))
+    return paths
 
 
 def train_work_path(*, storage_root: str, dataset: str, period: int, work: StrategyWork, training: TrainingConfig,

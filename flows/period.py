@@ -5,9 +5,9 @@ models on t (metrics), then every strategy's M_t (one ``train-period`` step that
 parallel), then M_t on the periods it trained on (forgetting). Each step is skipped when the
 catalog already holds its result (unless ``force``), so a killed run picks up where it stopped.
 
-With ``gpu_pool`` set the model steps run as the ``distill-period``/``train-period`` deployments:
-the parent submits the distillation of every period to process at once (:func:`submit_summaries`;
-summaries depend on their own period only), then walks the periods in order, since M_t starts
+With ``gpu_pool`` set the model steps run as the ``distill-periods``/``train-period`` deployments:
+the parent submits the distillation of every period to process as one run, first
+(:func:`submit_summaries`; summaries depend on their own period only), then walks the periods in order, since M_t starts
 from M_{t-1} and ADER's budget after t needs the size of S_t. Without it they run in-process.
 Either way they only exchange files, and this (parent) process records their results.
 """
@@ -21,7 +21,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
-from flows.model_steps import StrategyWork, distill_period, train_period, train_work_path
+from flows.model_steps import PeriodRows, StrategyWork, distill_periods, train_period, train_work_path
 from flows.params import PeriodJob
 from flows.steps import run_step, submit_step, wait_for_step
 from models.strategies import get_strategy
@@ -39,7 +39,7 @@ from tasks.distill import summary_path
 from tasks.evaluate import evaluate_model
 from tasks.progress import PeriodStep, announce, artifact_key, set_progress, start_progress
 
-DISTILL_DEPLOYMENT = "distill-period/distill-period"
+DISTILL_DEPLOYMENT = "distill-periods/distill-periods"
 TRAIN_DEPLOYMENT = "train-period/train-period"
 
 
@@ -60,9 +60,9 @@ class PendingSummary(BaseModel):
 
 
 def submit_summaries(job: PeriodJob, periods: list[int]) -> dict[int, PendingSummary]:
-    """On the GPU pool, export the rows of every period of ``periods`` and submit all their
-    distillations at once (nothing in-process: each period then distills in its turn)."""
-    return {} if job.gpu_pool is None else {p: _start_summary(job, p) for p in periods}
+    """On the GPU pool, export the rows of every period of ``periods`` and submit their
+    distillations as one run (nothing in-process: each period then distills in its turn)."""
+    return {} if job.gpu_pool is None or not periods else _start_summaries(job, periods)
 
 
 @flow(name="process-period", log_prints=True)
@@ -76,7 +76,7 @@ def process_period(job: PeriodJob, period: int, summary: PendingSummary | None =
     share = 1 / (1 + len(todo.train))  # of the period's work: the summary, then one per strategy
     if todo.distill:
         announce(PeriodStep(period, "distilling its summary", 0.0))
-        outcome.summary_metas.append(_distill(job, period, summary or _start_summary(job, period)))
+        outcome.summary_metas.append(_distill(job, period, summary or _start_summaries(job, [period])[period]))
     if todo.evaluate:
         announce(PeriodStep(period, f"evaluating M_{period - 1}", share))
         outcome.evaluated += _evaluate_previous(job, period, todo.evaluate)
@@ -92,28 +92,27 @@ def process_period(job: PeriodJob, period: int, summary: PendingSummary | None =
     return outcome
 
 
-def _distill_work(job: PeriodJob, period: int, rows_sha: str) -> dict:
-    return dict(storage_root=job.storage_root, dataset=job.dataset, period=period, rows_sha=rows_sha,
-                distill=job.distill, seed=job.seed)
-
-
-def _start_summary(job: PeriodJob, period: int) -> PendingSummary:
-    """Export period t's rows; on the GPU pool, submit their distillation now."""
-    rows = export_period_rows(job.db, job.storage_root, dataset=job.dataset, period=period)
-    if job.gpu_pool is None:
-        return PendingSummary(rows_sha=rows.sha)
-    params = _distill_work(job, period, rows.sha) | {"force": job.force}
-    return PendingSummary(rows_sha=rows.sha, run_id=submit_step(DISTILL_DEPLOYMENT, **params))
+def _start_summaries(job: PeriodJob, periods: list[int]) -> dict[int, PendingSummary]:
+    """Export the rows of ``periods``; on the GPU pool, submit their distillation (one run) now."""
+    rows = [PeriodRows(period=p, rows_sha=export_period_rows(job.db, job.storage_root, dataset=job.dataset,
+                                                             period=p).sha) for p in periods]
+    run_id = None
+    if job.gpu_pool is not None:
+        run_id = submit_step(DISTILL_DEPLOYMENT, storage_root=job.storage_root, dataset=job.dataset, periods=rows,
+                             distill=job.distill, seed=job.seed, force=job.force)
+    return {r.period: PendingSummary(rows_sha=r.rows_sha, run_id=run_id) for r in rows}
 
 
 def _distill(job: PeriodJob, period: int, pending: PendingSummary) -> str:
     """Distill period t's rows (or wait for the submitted run), record the summary; returns its meta."""
-    work = _distill_work(job, period, pending.rows_sha)
+    rows = PeriodRows(period=period, rows_sha=pending.rows_sha)
     if pending.run_id is None:
-        distill_period(**work, force=job.force)
+        distill_periods(storage_root=job.storage_root, dataset=job.dataset, periods=[rows], distill=job.distill,
+                        seed=job.seed, force=job.force)
     else:
         wait_for_step(pending.run_id, DISTILL_DEPLOYMENT)
-    out = summary_path(**work)
+    out = summary_path(storage_root=job.storage_root, dataset=job.dataset, period=period, rows_sha=rows.rows_sha,
+                       distill=job.distill, seed=job.seed)
     record_summary(job.db, dataset=job.dataset, period=period, summary_path=str(out))
     meta = read_json(meta_path(out))
     print(f"period {period}: summary S_{period} of {meta['rows']} fake users holds {meta['nnz']:,} interactions, "

@@ -1,4 +1,4 @@
-"""Distillation task of the (possibly remote) ``distill-period`` flow: array files in and out.
+"""Distillation task of the (possibly remote) ``distill-periods`` flow: array files in and out.
 
 It never touches the catalog; caching, retries and the ``gpu`` tag are those of every model task
 (``tasks.policy.MODEL_CACHE``). Every file it reads or writes is named by :mod:`storage.layout`.

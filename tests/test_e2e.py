@@ -141,11 +141,11 @@ def test_continual_deployment_end_to_end(tmp_path: Path, synthetic_csv: Path) ->
                 assert parent.state.is_completed(), f"{parent.state}\n{_logs(tmp_path)}"
                 assert parent.work_pool_name == "cpu"
                 runs = _descendants(client, parent.id, FlowRunFilter, FlowRunFilterParentFlowRunId)
-                distill = _runs_of(client, runs, "distill-period", DeploymentFilter,
+                distill = _runs_of(client, runs, "distill-periods", DeploymentFilter,
                                    DeploymentFilterName)
                 train = _runs_of(client, runs, "train-period", DeploymentFilter,
                                  DeploymentFilterName)
-                assert len(distill) == 2 and len(train) == 2  # one train-period run per period
+                assert len(distill) == 1 and len(train) == 2  # one distill run, one train-period run per period
                 assert max(r.created for r in distill) < min(r.created for r in train)  # summaries first
                 assert all(len(r.parameters["strategies"]) == len(STRATEGIES) for r in train)
                 for run in distill + train:

@@ -243,18 +243,21 @@ def test_models_record_device_and_replay(reference) -> None:
 def test_gpu_pool_path_submits_every_summary_before_training(
     reference, synthetic_csv, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With ``gpu_pool`` set, the distillations of every period are submitted first, each period's
-    strategies go in one train step, and the numbers equal the in-process run's. The deployment
+    """With ``gpu_pool`` set, the distillations of every period are submitted first, as one run;
+    each period's strategies go in one train step, and the numbers equal the in-process run's. The deployment
     calls are replaced by the same flows run in-process (the e2e test runs them on real workers)."""
     from uuid import uuid4
 
     from flows import model_steps, period, steps
 
-    calls: list[tuple[str, int]] = []
-    local = {period.DISTILL_DEPLOYMENT: model_steps.distill_period, period.TRAIN_DEPLOYMENT: model_steps.train_period}
+    calls: list[tuple] = []
+    local = {period.DISTILL_DEPLOYMENT: model_steps.distill_periods, period.TRAIN_DEPLOYMENT: model_steps.train_period}
 
     def submit(deployment: str, **params) -> object:
-        calls.append((deployment.split("/")[0], params["period"], len(params.get("strategies", []))))
+        if "periods" in params:
+            calls.append((deployment.split("/")[0], [rows.period for rows in params["periods"]]))
+        else:
+            calls.append((deployment.split("/")[0], params["period"], len(params["strategies"])))
         local[deployment](**params)
         return uuid4()
 
@@ -266,6 +269,6 @@ def test_gpu_pool_path_submits_every_summary_before_training(
     from flows.continual import continual_flow
 
     continual_flow(dataset="ref", start=0, end=N_PERIODS - 1, strategies=SOME, gpu_pool="gpu", **TINY, **place.paths)
-    assert calls == ([("distill-period", p, 0) for p in range(N_PERIODS)]
+    assert calls == ([("distill-periods", list(range(N_PERIODS)))]
                      + [("train-period", p, len(SOME)) for p in range(N_PERIODS)])
     assert _metrics(place, "ref").equals(_subset(reference, SOME))

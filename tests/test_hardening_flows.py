@@ -40,12 +40,13 @@ def paths(folder: Path) -> dict[str, str]:
 def test_case02_flows_refuse_a_dataset_outside_the_root(synthetic_csv: Path, tmp_path: Path) -> None:
     from flows.continual import continual_flow
     from flows.ingest import ingest_flow
-    from flows.model_steps import distill_period
+    from flows.model_steps import PeriodRows, distill_periods
 
     place = paths(tmp_path / "place")
     for run in (lambda: ingest_flow(dataset="..", data=[str(synthetic_csv)], policy="equal-count:3", db=place["db"]),
                 lambda: continual_flow(dataset="..", data=[str(synthetic_csv)], policy="equal-count:3", **place),
-                lambda: distill_period(storage_root=place["storage_root"], dataset="..", period=0, rows_sha="0" * 64)):
+                lambda: distill_periods(storage_root=place["storage_root"], dataset="..",
+                                        periods=[PeriodRows(period=0, rows_sha="0" * 64)])):
         with pytest.raises(Exception, match="dataset name '..' is invalid"):
             run()
     assert not (tmp_path / "place").exists() and sorted(p.name for p in tmp_path.iterdir()) == []
@@ -53,9 +54,9 @@ def test_case02_flows_refuse_a_dataset_outside_the_root(synthetic_csv: Path, tmp
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_case03_remote_flows_take_no_free_paths(tmp_path: Path) -> None:
-    from flows.model_steps import distill_period, train_period
+    from flows.model_steps import distill_periods, train_period
 
-    for remote in (distill_period, train_period):
+    for remote in (distill_periods, train_period):
         names = set(inspect.signature(remote.fn).parameters)
         assert not {n for n in names if "path" in n} - {"previous_path"}, names
     root = tmp_path / "root"

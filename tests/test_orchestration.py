@@ -49,10 +49,10 @@ def test_run_form_shows_plain_text() -> None:
     from flows.continual import continual_flow
     from flows.experiments import noise_flow, retention_flow, sample_efficiency_flow
     from flows.ingest import ingest_flow
-    from flows.model_steps import distill_period, train_period
+    from flows.model_steps import distill_periods, train_period
     from flows.period import process_period
 
-    for flow in (continual_flow, ingest_flow, process_period, distill_period, train_period, sample_efficiency_flow,
+    for flow in (continual_flow, ingest_flow, process_period, distill_periods, train_period, sample_efficiency_flow,
                  noise_flow, retention_flow):
         texts = [flow.description or ""] + [p.get("description", "") for p in
                                             flow.parameters.model_dump()["properties"].values()]
