@@ -24,7 +24,7 @@ from models.configs import ExperimentConfig
 from models.datagenie import dataset_statistics
 from models.experiments import budget_share, retention, run_grid
 from models.recommenders import RECOMMENDERS
-from models.samplers import SAMPLERS
+from models.samplers import SELECTORS
 from sample_efficiency import add_grid_options, names  # a sibling bench script (bench/ is on sys.path)
 from storage.static_splits import dataset_label, read_static_split
 from storage.synthetic import write_synthetic_csv
@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, action="append", default=[], help="data file (repeat)")
     parser.add_argument("--synthetic", action="store_true", help="add the synthetic family")
-    add_grid_options(parser, budgets="5%,10%,25%,50%", samplers=",".join(s for s in SAMPLERS if s != "distill_cf"),
+    add_grid_options(parser, budgets="5%,10%,25%,50%", samplers=",".join(SELECTORS),
                      models=",".join(RECOMMENDERS))
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()

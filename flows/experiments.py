@@ -17,7 +17,7 @@ from pydantic import AfterValidator, Field
 from models import datagenie, experiments
 from models.configs import DataGenieConfig, ExperimentConfig
 from models.recommenders import RECOMMENDERS, get_recommender
-from models.samplers import SAMPLERS, get_sampler
+from models.samplers import SAMPLERS, SELECTORS, get_sampler
 from storage.static_splits import dataset_label
 from tasks.experiments import (describe_data, publish_noise, publish_retention, publish_sample_efficiency,
                                run_full_data, run_sampler)
@@ -127,7 +127,7 @@ def retention_flow(
         {"grids": {dataset: grid}, "retention": {dataset: sampler → budget → τ},
         "statistics": {dataset: …}, "datagenie": leave-one-out result or None}.
     """
-    samplers = samplers or [s for s in SAMPLERS if s != "distill_cf"]
+    samplers = samplers or list(SELECTORS)
     out: dict = {"grids": {}, "retention": {}, "statistics": {}}
     observations = []
     for path in data:

@@ -309,6 +309,10 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (InteractionRNS(), UserRNS(),
                                                     DistillCF())}
 """Every sampler by name, in report order."""
 
+SELECTORS: tuple[str, ...] = tuple(name for name, s in SAMPLERS.items() if s.unit is not Unit.SYNTHETIC)
+"""The samplers that keep real users or interactions (all but the synthesising one): the ones
+whose samples ranking retention compares."""
+
 
 def get_sampler(name: str) -> Sampler:
     """The registered sampler called ``name``; ``ValueError`` listing the names otherwise."""

@@ -193,7 +193,7 @@ class ADER(Strategy):
     carries = True
 
     def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
-        return None if previous is None or previous.carry is None else previous.carry.rows
+        return _carried_rows(previous)
 
     def extra_loss(self, data: PeriodData, previous: StrategyState | None,
                    config: TrainingConfig) -> DistillTerm | None:
@@ -206,8 +206,8 @@ class ADER(Strategy):
     def carry(self, model: MVAEState, data: PeriodData, previous: StrategyState | None,
               config: TrainingConfig, periods_trained: int, seed: int) -> ader.Exemplars:
         pool = data.current
-        if previous is not None and previous.carry is not None:
-            pool = sp.vstack([pool, _widen(previous.carry.rows.copy(), pool.shape[1])], format="csr")
+        if (carried := _carried_rows(previous)) is not None:
+            pool = sp.vstack([pool, _widen(carried.copy(), pool.shape[1])], format="csr")
         keep = ader.select_exemplars(model, pool, budget=_exemplar_budget(data, config),
                                      group_by_item=config.group_by_item,
                                      in_interactions=config.exemplar_budget == "interactions")
@@ -242,7 +242,7 @@ class CoresetReplay(Strategy):
     carries = True
 
     def replayed(self, data: PeriodData, previous: StrategyState | None) -> sp.csr_matrix | None:
-        return None if previous is None or previous.carry is None else previous.carry.rows
+        return _carried_rows(previous)
 
     def carry(self, model: MVAEState, data: PeriodData, previous: StrategyState | None,
               config: TrainingConfig, periods_trained: int, seed: int) -> Coreset:
@@ -252,8 +252,8 @@ class CoresetReplay(Strategy):
         keep = (svp_cf_rows(data.current, seed=seed + periods_trained, interactions=budget) if budget > 0
                 else np.zeros(0, dtype=np.int64))
         kept = data.current[keep]
-        if previous is not None and previous.carry is not None:
-            kept = sp.vstack([_widen(previous.carry.rows.copy(), kept.shape[1]), kept], format="csr")
+        if (carried := _carried_rows(previous)) is not None:
+            kept = sp.vstack([_widen(carried.copy(), kept.shape[1]), kept], format="csr")
         return Coreset(rows=sp.csr_matrix(kept, dtype=np.float32))
 
     def restore_carry(self, arrays: dict[str, np.ndarray | sp.csr_matrix]) -> Coreset:
@@ -298,6 +298,11 @@ def as_fake_users(summaries: sp.csr_matrix | None, current: sp.csr_matrix) -> sp
     target = current.sum() / max(current.shape[0], 1)
     scale = np.divide(target, mass, out=np.zeros_like(mass), where=mass > 0)
     return sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ summaries)
+
+
+def _carried_rows(previous: StrategyState | None) -> sp.csr_matrix | None:
+    """The rows a strategy carried out of the previous period (ADER's exemplars, the coreset), if any."""
+    return None if previous is None or previous.carry is None else previous.carry.rows
 
 
 def _widen(rows: sp.csr_matrix, width: int) -> sp.csr_matrix:
