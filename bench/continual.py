@@ -17,8 +17,11 @@ interactions.
         [--periods 17] [--mu 20] [--budget interactions|rows|both] [--json OUT] [--plot OUT.png]
 
 ``--data synthetic`` uses the drifting synthetic log generator. Seeds run in parallel processes
-(``--jobs``, one thread each). Printed: per strategy the mean over periods ± 95% CI over seeds,
-replayed rows and interactions, the paired differences with bootstrap CIs, backward transfer.
+(``--jobs``, one thread each). The JSON keeps every seed's raw run, so a long comparison can run as
+several invocations (a seed or a few strategies each) and be summarised as one with
+``--merge A.json B.json … [--json OUT] [--plot OUT.png]``. Printed: per strategy the mean over
+periods ± 95% CI over seeds, replayed rows and interactions, the paired differences with bootstrap
+CIs, backward transfer.
 """
 
 from __future__ import annotations
@@ -178,10 +181,39 @@ def run_seeds(periods: Periods, *, seeds: list[int], arms: list[Arm], distill: D
         return [f.result() for f in futures]
 
 
+def merge_runs(parts: list[list[dict]]) -> list[dict]:
+    """One run per seed from runs of several invocations (e.g. one seed or a few arms each).
+
+    A seed's arms are the union of its runs' arms; an arm run twice for the same seed must give
+    the same numbers (runs are deterministic), else the merge refuses. Summaries are distilled in
+    every invocation that needs them, so the distillation time is taken once, from the first.
+    """
+    by_seed: dict[int, dict] = {}
+    for run in (run for part in parts for run in part):
+        merged = by_seed.setdefault(run["seed"], {"seed": run["seed"], "arms": {}, "distill_seconds": 0.0,
+                                                  "summary_share": [], "summary_rows": []})
+        if run["summary_share"] and not merged["summary_share"]:
+            merged |= {k: run[k] for k in ("summary_share", "summary_rows", "distill_seconds")}
+        for label, record in run["arms"].items():
+            known = merged["arms"].get(label)
+            if known is not None and known["ndcg@10"] != record["ndcg@10"]:
+                raise ValueError(f"seed {run['seed']}, arm {label!r}: two runs disagree; they must be deterministic")
+            merged["arms"].setdefault(label, record)
+    for merged in by_seed.values():
+        merged["seconds"] = merged["distill_seconds"] + sum(r["seconds"] for r in merged["arms"].values())
+    return [by_seed[seed] for seed in sorted(by_seed)]
+
+
 def summarise(runs: list[dict], labels: list[str]) -> dict:
-    """The JSON report: per arm mean ± CI over seeds, per-period means, budgets, transfer; pairs."""
+    """The JSON report: per arm mean ± CI over seeds, per-period means, budgets, transfer; pairs.
+
+    An arm's figures use the seeds that ran it (``seeds``); a paired difference uses the seeds
+    that ran both of its arms.
+    """
     out: dict = {}
+    all_runs = runs
     for label in labels:
+        runs = [run for run in all_runs if label in run["arms"]]
         per_seed = {m: [float(np.mean(run["arms"][label][m])) for run in runs] for m in (*METRICS, "val_ndcg100")}
         entry = {
             "mean": {m: mean_ci(v)[0] for m, v in per_seed.items()},
@@ -195,6 +227,7 @@ def summarise(runs: list[dict], labels: list[str]) -> dict:
             "replayed_mass": float(np.mean([run["arms"][label]["replayed_mass"][-1] for run in runs])),
             "training_interactions": float(np.mean([run["arms"][label]["training_interactions"][-1] for run in runs])),
             "seconds_per_seed": float(np.mean([run["arms"][label]["seconds"] for run in runs])),
+            "seeds": [run["seed"] for run in runs],
         }
         if "transfer" in runs[0]["arms"][label]:
             for key in ("accuracy", "backward_transfer", "forward_transfer"):
@@ -206,21 +239,24 @@ def summarise(runs: list[dict], labels: list[str]) -> dict:
         for label in labels:
             out[label]["share_of_joint_interactions"] = (out[label]["training_interactions"]
                                                          / out["joint"]["training_interactions"])
+    runs = all_runs
     out["paired"] = {}
     for a, b in PAIRS:
-        if a in labels and b in labels:
-            cells = [np.array([run["arms"][x]["ndcg@10"] for run in runs]) for x in (a, b)]
+        both = [run for run in runs if a in run["arms"] and b in run["arms"]]
+        if both:
+            cells = [np.array([run["arms"][x]["ndcg@10"] for run in both]) for x in (a, b)]
             mean, lo, hi = paired_bootstrap(*cells)
-            out["paired"][f"{a}-{b}"] = {"mean": mean, "ci95": [lo, hi]}
+            out["paired"][f"{a}-{b}"] = {"mean": mean, "ci95": [lo, hi], "seeds": [run["seed"] for run in both]}
     shares = [np.mean(run["summary_share"]) for run in runs if run["summary_share"]]
     out["summary_share_of_period"] = float(np.mean(shares)) if shares else None
     out["summary_rows_per_period"] = float(np.mean([np.mean(run["summary_rows"]) for run in runs
                                                     if run["summary_rows"]])) if shares else None
-    first = runs[0]["arms"][labels[0]]
+    first = next(run for run in runs if labels[0] in run["arms"])["arms"][labels[0]]
     out["evaluated_users_per_period"] = float(np.mean(first["evaluated_users"]))
     out["skipped_users_per_period"] = float(np.mean(first["skipped_users"]))
     out["seconds_per_seed"] = float(np.mean([run["seconds"] for run in runs]))
     out["distill_seconds_per_seed"] = float(np.mean([run["distill_seconds"] for run in runs]))
+    out["seeds"] = [run["seed"] for run in runs]
     return out
 
 
@@ -237,10 +273,10 @@ def print_report(report: dict, labels: list[str], n_seeds: int) -> None:
         bwt_text = f"{bwt['mean']:>8.2f} ± {(bwt['ci95'][1] - bwt['ci95'][0]) / 2:<5.2f}" if bwt else f"{'-':>16}"
         print(f"{label:<12}{cells}{r['replayed_rows']:>15.0f}{r['replayed_interactions']:>17.0f}"
               f"{100 * r.get('share_of_joint_interactions', float('nan')):>15.1f}%{bwt_text:>18}"
-              f"{r['seconds_per_seed']:>8.1f}")
+              f"{r['seconds_per_seed']:>8.1f}" + (f"  seeds {r['seeds']}" if len(r["seeds"]) != n_seeds else ""))
     print("\npaired differences of nDCG@10 over (seed, period), bootstrap 95% CI")
     for pair, d in report["paired"].items():
-        print(f"  {pair:<22} {d['mean']:+7.2f}  [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]")
+        print(f"  {pair:<22} {d['mean']:+7.2f}  [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}]  seeds {d['seeds']}")
     if report["summary_share_of_period"] is not None:
         print(f"a summary has {report['summary_rows_per_period']:.1f} fake users and holds "
               f"{100 * report['summary_share_of_period']:.1f}% of its period's interactions (means over periods)")
@@ -352,7 +388,10 @@ def plot_sweep(result: dict, path: Path, title: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     distill, mvae, training = DistillConfig(), MVAEConfig(), TrainingConfig()
-    parser.add_argument("--data", required=True, help="log file (csv, inter, parquet, …) or 'synthetic'")
+    parser.add_argument("--data", help="log file (csv, inter, parquet, …) or 'synthetic'")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="instead of running, summarise the runs saved in these JSONs (each one seed or a few "
+                             "strategies of the same data and settings)")
     parser.add_argument("--periods", type=int, default=17)
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
@@ -373,6 +412,11 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the per-period means; matrices and the "
                                                                 "sweep go beside it")
     args = parser.parse_args()
+    if (args.data is None) == (args.merge is None):
+        parser.error("give --data to run, or --merge to summarise saved runs")
+    if args.merge:
+        report_merged(args.merge, json_out=args.json, plot=args.plot)
+        return
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = set(strategies) - set(STRATEGIES)
     if unknown:
@@ -396,6 +440,7 @@ def main() -> None:
           f"interactions per period {[r.nnz for r in periods.rows]}", flush=True)
     payload: dict = {"data": args.data, "seeds": seeds, "mu": mus, "budget": args.budget,
                      "distill": asdict(distill), "training": asdict(arms[0].training) if arms else None}
+    labels: list[str] = []
     if len(mus) > 1:
         payload["sweep"] = sweep(periods, mus=mus, seeds=seeds, training=replace(training, mvae=mvae),
                                  distill=distill, jobs=jobs)
@@ -403,24 +448,52 @@ def main() -> None:
     else:
         runs = run_seeds(periods, seeds=seeds, arms=arms, distill=distill, matrix=not args.no_matrix, jobs=jobs)
         labels = [a.label for a in arms]
-        payload |= summarise(runs, labels)
+        payload |= summarise(runs, labels) | {"runs": runs}
         print_report(payload, labels, len(seeds))
     payload["bench_seconds"] = time.perf_counter() - start
     print(f"\ntotal {payload['bench_seconds']:.1f} s")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=2))
-    if args.plot is not None:
-        args.plot.parent.mkdir(parents=True, exist_ok=True)
-        name = Path(args.data).name
-        if "sweep" in payload:
-            plot_sweep(payload["sweep"], args.plot, f"{name}: accuracy against replayed interactions")
-        else:
-            plot_periods(payload, labels, args.plot, f"{name}, {args.periods} periods, {len(seeds)} seed(s)")
-            for label in labels:
-                if "matrix" in payload[label]:
-                    plot_matrix(payload[label]["matrix"], args.plot.with_name(f"{args.plot.stem}-matrix-{label}.png"),
-                                f"{name}: {label}, nDCG@10 of M_t on period j")
+    write_outputs(payload, labels, json_out=args.json, plot=args.plot, n_periods=args.periods)
+
+
+def report_merged(paths: list[Path], *, json_out: Path | None, plot: Path | None) -> None:
+    """Summarise saved runs of one data set and one set of settings as if they had run at once."""
+    parts = [json.loads(path.read_text()) for path in paths]
+    settings = ("data", "mu", "budget", "distill", "training")
+    for path, part in zip(paths, parts):
+        if "runs" not in part:
+            raise SystemExit(f"--merge: {path} holds no saved runs (a sweep, or written before runs were saved)")
+        differ = [key for key in settings if part[key] != parts[0][key]]
+        if differ:
+            raise SystemExit(f"--merge: {path} differs from {paths[0]} in {differ}; only like runs merge")
+    runs = merge_runs([part["runs"] for part in parts])
+    order = list(STRATEGIES)
+    labels = sorted({label for run in runs for label in run["arms"]},
+                    key=lambda label: (order.index(label.removesuffix("_rows")), label))
+    payload = {key: parts[0][key] for key in settings} | {"merged": [str(p) for p in paths]}
+    payload |= summarise(runs, labels) | {"runs": runs}
+    print_report(payload, labels, len(runs))
+    n_periods = len(runs[0]["arms"][next(iter(runs[0]["arms"]))]["ndcg@10"]) + 1
+    write_outputs(payload, labels, json_out=json_out, plot=plot, n_periods=n_periods)
+
+
+def write_outputs(payload: dict, labels: list[str], *, json_out: Path | None, plot: Path | None,
+                  n_periods: int) -> None:
+    """The JSON report and the PNGs: the per-period plot and one heat-map per arm, or the sweep."""
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2))
+    if plot is None:
+        return
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    name = Path(payload["data"]).name
+    if "sweep" in payload:
+        plot_sweep(payload["sweep"], plot, f"{name}: accuracy against replayed interactions")
+        return
+    plot_periods(payload, labels, plot, f"{name}, {n_periods} periods, {len(payload['seeds'])} seed(s)")
+    for label in labels:
+        if "matrix" in payload[label]:
+            plot_matrix(payload[label]["matrix"], plot.with_name(f"{plot.stem}-matrix-{label}.png"),
+                        f"{name}: {label}, nDCG@10 of M_t on period j")
 
 
 if __name__ == "__main__":
