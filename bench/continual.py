@@ -171,9 +171,11 @@ def run_seed(periods: Periods, *, seed: int, arms: list[Arm], distill: DistillCo
 
 
 def run_seeds(periods: Periods, *, seeds: list[int], arms: list[Arm], distill: DistillConfig, matrix: bool,
-              jobs: int) -> list[dict]:
-    """Every seed, ``jobs`` at a time in separate processes, sharing the CPU cores between them."""
-    kwargs = dict(arms=arms, distill=distill, matrix=matrix, threads=max(1, (os.cpu_count() or 1) // jobs))
+              jobs: int, threads: int | None = None) -> list[dict]:
+    """Every seed, ``jobs`` at a time in separate processes, sharing the CPU cores between them
+    (``threads`` torch threads each; default: the cores shared out among the jobs)."""
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    kwargs = dict(arms=arms, distill=distill, matrix=matrix, threads=threads)
     if jobs <= 1:
         return [run_seed(periods, seed=s, **kwargs) for s in seeds]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -332,13 +334,13 @@ def plot_matrix(matrix: list[list[float]], path: Path, title: str) -> None:
 
 
 def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: TrainingConfig, distill: DistillConfig,
-          jobs: int) -> dict:
+          jobs: int, threads: int | None = None) -> dict:
     """Distill-CF and ADER at equal interactions for each μ: accuracy, budgets, validation."""
     arms = [Arm("distill_cf", "distill_cf", training), Arm("ader", "ader", training)]
     out = {}
     for mu in mus:
         runs = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu, max_share=None),
-                         matrix=False, jobs=jobs)
+                         matrix=False, jobs=jobs, threads=threads)
         report = summarise(runs, [a.label for a in arms])
         out[str(mu)] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions")}
                         for label in ("distill_cf", "ader")}
@@ -408,6 +410,9 @@ def main() -> None:
     parser.add_argument("--noise", choices=("independent", "pooled"), default=distill.noise)
     parser.add_argument("--no-matrix", action="store_true", help="skip the forgetting matrix (M_t on every j ≤ t)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="seeds run in parallel processes")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per seed (default: the cores shared out among the jobs; give 1 when "
+                             "several bench processes share the machine)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="PNG of the per-period means; matrices and the "
                                                                 "sweep go beside it")
@@ -443,10 +448,11 @@ def main() -> None:
     labels: list[str] = []
     if len(mus) > 1:
         payload["sweep"] = sweep(periods, mus=mus, seeds=seeds, training=replace(training, mvae=mvae),
-                                 distill=distill, jobs=jobs)
+                                 distill=distill, jobs=jobs, threads=args.threads)
         print(f"chosen μ: {payload['sweep']['chosen_mu']} ({payload['sweep']['rule']})")
     else:
-        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=distill, matrix=not args.no_matrix, jobs=jobs)
+        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=distill, matrix=not args.no_matrix, jobs=jobs,
+                         threads=args.threads)
         labels = [a.label for a in arms]
         payload |= summarise(runs, labels) | {"runs": runs}
         print_report(payload, labels, len(seeds))
