@@ -213,35 +213,33 @@ def summarise(runs: list[dict], labels: list[str]) -> dict:
     that ran both of its arms.
     """
     out: dict = {}
-    all_runs = runs
     for label in labels:
-        runs = [run for run in all_runs if label in run["arms"]]
-        per_seed = {m: [float(np.mean(run["arms"][label][m])) for run in runs] for m in (*METRICS, "val_ndcg100")}
+        ran = [run for run in runs if label in run["arms"]]  # the seeds that ran this arm
+        per_seed = {m: [float(np.mean(run["arms"][label][m])) for run in ran] for m in (*METRICS, "val_ndcg100")}
         entry = {
             "mean": {m: mean_ci(v)[0] for m, v in per_seed.items()},
             "ci95": {m: list(mean_ci(v)[1:]) for m, v in per_seed.items()},
-            "per_seed": {str(run["seed"]): {m: per_seed[m][i] for m in per_seed} for i, run in enumerate(runs)},
-            "per_period": {m: np.mean([run["arms"][label][m] for run in runs], axis=0).tolist() for m in METRICS},
-            "per_period_ci95": {m: [list(mean_ci(np.asarray([run["arms"][label][m][t] for run in runs]))[1:])
-                                    for t in range(len(runs[0]["arms"][label][m]))] for m in ("ndcg@10",)},
-            "replayed_rows": float(np.mean([run["arms"][label]["replayed_rows"][-1] for run in runs])),
-            "replayed_interactions": float(np.mean([run["arms"][label]["replayed_interactions"][-1] for run in runs])),
-            "replayed_mass": float(np.mean([run["arms"][label]["replayed_mass"][-1] for run in runs])),
-            "training_interactions": float(np.mean([run["arms"][label]["training_interactions"][-1] for run in runs])),
-            "seconds_per_seed": float(np.mean([run["arms"][label]["seconds"] for run in runs])),
-            "seeds": [run["seed"] for run in runs],
+            "per_seed": {str(run["seed"]): {m: per_seed[m][i] for m in per_seed} for i, run in enumerate(ran)},
+            "per_period": {m: np.mean([run["arms"][label][m] for run in ran], axis=0).tolist() for m in METRICS},
+            "per_period_ci95": {m: [list(mean_ci(np.asarray([run["arms"][label][m][t] for run in ran]))[1:])
+                                    for t in range(len(ran[0]["arms"][label][m]))] for m in ("ndcg@10",)},
+            "replayed_rows": float(np.mean([run["arms"][label]["replayed_rows"][-1] for run in ran])),
+            "replayed_interactions": float(np.mean([run["arms"][label]["replayed_interactions"][-1] for run in ran])),
+            "replayed_mass": float(np.mean([run["arms"][label]["replayed_mass"][-1] for run in ran])),
+            "training_interactions": float(np.mean([run["arms"][label]["training_interactions"][-1] for run in ran])),
+            "seconds_per_seed": float(np.mean([run["arms"][label]["seconds"] for run in ran])),
+            "seeds": [run["seed"] for run in ran],
         }
-        if "transfer" in runs[0]["arms"][label]:
+        if "transfer" in ran[0]["arms"][label]:
             for key in ("accuracy", "backward_transfer", "forward_transfer"):
-                mean, lo, hi = mean_ci([run["arms"][label]["transfer"][key] for run in runs])
+                mean, lo, hi = mean_ci([run["arms"][label]["transfer"][key] for run in ran])
                 entry[key] = {"mean": mean, "ci95": [lo, hi]}
-            entry["matrix"] = np.mean([run["arms"][label]["matrix"] for run in runs], axis=0).tolist()
+            entry["matrix"] = np.mean([run["arms"][label]["matrix"] for run in ran], axis=0).tolist()
         out[label] = entry
     if "joint" in out:
         for label in labels:
             out[label]["share_of_joint_interactions"] = (out[label]["training_interactions"]
                                                          / out["joint"]["training_interactions"])
-    runs = all_runs
     out["paired"] = {}
     for a, b in PAIRS:
         both = [run for run in runs if a in run["arms"] and b in run["arms"]]
