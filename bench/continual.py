@@ -397,7 +397,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--mu", default=str(distill.n_fake_users),
                         help="most fake users per period summary (capped so that a summary holds ≤ "
-                             f"{distill.max_share:.0%} of its period); a comma-separated list runs the budget sweep "
+                             f"{distill.max_share:.0%}% of its period); a comma-separated list runs the budget sweep "
                              "(uncapped)")
     parser.add_argument("--budget", choices=("interactions", "rows", "both"), default=training.exemplar_budget,
                         help="ADER's exemplar budget: as many interactions as the summaries, μ rows a period, or both")
