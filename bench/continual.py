@@ -19,7 +19,7 @@ interactions.
 ``--data synthetic`` uses the drifting synthetic log generator. Seeds run in parallel processes
 (``--jobs``, one thread each). The JSON keeps every seed's raw run, so a long comparison can run as
 several invocations (a seed or a few strategies each) and be summarised as one with
-``--merge A.json B.json … [--json OUT] [--plot OUT.png]``. Printed: per strategy the mean over
+``--merge A.json B.json … [--json OUT] [--plot OUT.png]`` (sweeps merge with sweeps, μ by μ). Printed: per strategy the mean over
 periods ± 95% CI over seeds, replayed rows and interactions, the paired differences with bootstrap
 CIs, backward transfer.
 """
@@ -335,23 +335,40 @@ def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: Train
           jobs: int, threads: int | None = None) -> dict:
     """Distill-CF and ADER at equal interactions for each μ: accuracy, budgets, validation."""
     arms = [Arm("distill_cf", "distill_cf", training), Arm("ader", "ader", training)]
-    out = {}
+    runs = {}
     for mu in mus:
-        runs = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu, max_share=None),
-                         matrix=False, jobs=jobs, threads=threads)
-        report = summarise(runs, [a.label for a in arms])
-        out[str(mu)] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions")}
-                        for label in ("distill_cf", "ader")}
-        out[str(mu)]["summary_share_of_period"] = report["summary_share_of_period"]
-        out[str(mu)]["paired"] = report["paired"]
-        print(f"μ={mu}: Distill-CF {report['distill_cf']['mean']['ndcg@10']:.2f} (val {report['distill_cf']['mean']['val_ndcg100']:.2f}), "
-              f"ADER {report['ader']['mean']['ndcg@10']:.2f}, replayed interactions "
-              f"{report['distill_cf']['replayed_interactions']:.0f} / {report['ader']['replayed_interactions']:.0f}, "
-              f"summary share {100 * report['summary_share_of_period']:.1f}%", flush=True)
-    allowed = [mu for mu in mus if out[str(mu)]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
-    chosen = max(allowed, key=lambda mu: out[str(mu)]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
-    return {"by_mu": out, "chosen_mu": chosen,
-            "rule": f"best validation nDCG@100 of distill_cf among μ whose summaries hold ≤ {SUMMARY_SHARE_RULE:.0%}"}
+        runs[str(mu)] = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu,
+                                                                                   max_share=None),
+                                  matrix=False, jobs=jobs, threads=threads)
+        print_sweep_point(mu, summarise(runs[str(mu)], [a.label for a in arms]))
+    return summarise_sweep(runs)
+
+
+def print_sweep_point(mu: int | str, report: dict) -> None:
+    print(f"μ={mu}: Distill-CF {report['distill_cf']['mean']['ndcg@10']:.2f} (val {report['distill_cf']['mean']['val_ndcg100']:.2f}), "
+          f"ADER {report['ader']['mean']['ndcg@10']:.2f}, replayed interactions "
+          f"{report['distill_cf']['replayed_interactions']:.0f} / {report['ader']['replayed_interactions']:.0f}, "
+          f"summary share {100 * report['summary_share_of_period']:.1f}%, seeds {report['seeds']}", flush=True)
+
+
+def summarise_sweep(runs: dict[str, list[dict]]) -> dict:
+    """The sweep's curve from each μ's runs, and the μ chosen on validation under the share rule.
+
+    The raw runs stay in the result (``runs``), so sweeps of other seeds can be merged later.
+    """
+    out = {}
+    for mu, mu_runs in runs.items():
+        report = summarise(mu_runs, ["distill_cf", "ader"])
+        out[mu] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions",
+                                                          "seeds")}
+                   for label in ("distill_cf", "ader")}
+        out[mu]["summary_share_of_period"] = report["summary_share_of_period"]
+        out[mu]["paired"] = report["paired"]
+    allowed = [mu for mu in out if out[mu]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
+    chosen = max(allowed, key=lambda mu: out[mu]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
+    return {"by_mu": out, "chosen_mu": None if chosen is None else int(chosen),
+            "rule": f"best validation nDCG@100 of distill_cf among μ whose summaries hold ≤ {SUMMARY_SHARE_RULE:.0%}",
+            "runs": runs}
 
 
 def plot_sweep(result: dict, path: Path, title: str) -> None:
@@ -460,20 +477,35 @@ def main() -> None:
 
 
 def report_merged(paths: list[Path], *, json_out: Path | None, plot: Path | None) -> None:
-    """Summarise saved runs of one data set and one set of settings as if they had run at once."""
+    """Summarise saved runs of one data set and one set of settings as if they had run at once.
+
+    Comparisons merge with comparisons and sweeps with sweeps (μ by μ); mixing them is refused.
+    """
     parts = [json.loads(path.read_text()) for path in paths]
     settings = ("data", "mu", "budget", "distill", "training")
+    is_sweep = "sweep" in parts[0]
     for path, part in zip(paths, parts):
-        if "runs" not in part:
-            raise SystemExit(f"--merge: {path} holds no saved runs (a sweep, or written before runs were saved)")
+        if ("sweep" in part) != is_sweep:
+            raise SystemExit(f"--merge: {path} and {paths[0]} are not both sweeps or both comparisons")
+        if "runs" not in (part["sweep"] if is_sweep else part):
+            raise SystemExit(f"--merge: {path} holds no saved runs (written before runs were saved)")
         differ = [key for key in settings if part[key] != parts[0][key]]
         if differ:
             raise SystemExit(f"--merge: {path} differs from {paths[0]} in {differ}; only like runs merge")
+    payload = {key: parts[0][key] for key in settings} | {"merged": [str(p) for p in paths]}
+    if is_sweep:
+        runs_by_mu = {mu: merge_runs([part["sweep"]["runs"][mu] for part in parts]) for mu in parts[0]["sweep"]["runs"]}
+        for mu, runs in runs_by_mu.items():
+            print_sweep_point(mu, summarise(runs, ["distill_cf", "ader"]))
+        payload["sweep"] = summarise_sweep(runs_by_mu)
+        payload["seeds"] = sorted({run["seed"] for runs in runs_by_mu.values() for run in runs})
+        print(f"chosen μ: {payload['sweep']['chosen_mu']} ({payload['sweep']['rule']})")
+        write_outputs(payload, [], json_out=json_out, plot=plot, n_periods=0)
+        return
     runs = merge_runs([part["runs"] for part in parts])
     order = list(STRATEGIES)
     labels = sorted({label for run in runs for label in run["arms"]},
                     key=lambda label: (order.index(label.removesuffix("_rows")), label))
-    payload = {key: parts[0][key] for key in settings} | {"merged": [str(p) for p in paths]}
     payload |= summarise(runs, labels) | {"runs": runs}
     print_report(payload, labels, len(runs))
     n_periods = len(runs[0]["arms"][next(iter(runs[0]["arms"]))]["ndcg@10"]) + 1

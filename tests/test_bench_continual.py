@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -70,3 +71,37 @@ def test_each_arm_and_pair_uses_the_seeds_that_ran_it() -> None:
     assert report["paired"]["distill_cf-joint"]["seeds"] == [0]
     assert report["paired"]["distill_cf-joint"]["mean"] == pytest.approx(-3.0)
     assert np.isfinite(report["distill_cf"]["share_of_joint_interactions"])
+
+
+def _saved(path: Path, payload: dict) -> Path:
+    settings = {"data": "log.csv", "mu": [2, 4], "budget": "interactions", "distill": {}, "training": {}}
+    path.write_text(json.dumps(settings | payload))
+    return path
+
+
+def _sweep_point(seed: int, level: float, share: float) -> list[dict]:
+    return [_run(seed, {"distill_cf": level, "ader": level - 1.0}, distilled=True) | {"summary_share": [share] * 3}]
+
+
+def test_sweeps_of_several_invocations_merge_mu_by_mu(tmp_path: Path) -> None:
+    parts = [_saved(tmp_path / f"sweep-s{seed}.json", {"seeds": [seed], "sweep": continual.summarise_sweep(
+                 {"2": _sweep_point(seed, 1.0, share=0.05), "4": _sweep_point(seed, 3.0, share=0.2)})})
+             for seed in (0, 1)]
+    out = tmp_path / "merged.json"
+    continual.report_merged(parts, json_out=out, plot=None)
+    merged = json.loads(out.read_text())
+    assert merged["seeds"] == [0, 1]
+    for mu in ("2", "4"):
+        point = merged["sweep"]["by_mu"][mu]
+        assert point["distill_cf"]["seeds"] == [0, 1]
+        assert point["paired"]["distill_cf-ader"]["mean"] == pytest.approx(1.0)
+    assert merged["sweep"]["by_mu"]["4"]["distill_cf"]["mean"]["ndcg@10"] == pytest.approx(3.0 + 1.0 + 0.5)
+    assert merged["sweep"]["chosen_mu"] == 2  # μ = 4 validates better, but its summaries hold 20% of a period
+
+
+def test_a_sweep_and_a_comparison_do_not_merge(tmp_path: Path) -> None:
+    sweep = _saved(tmp_path / "sweep.json", {"seeds": [0], "sweep": continual.summarise_sweep(
+        {"2": [_run(0, {"distill_cf": 1.0, "ader": 1.0}, distilled=True)]})})
+    comparison = _saved(tmp_path / "runs.json", {"seeds": [0], "runs": [_run(0, {"ader": 1.0}, distilled=True)]})
+    with pytest.raises(SystemExit, match="not both sweeps or both comparisons"):
+        continual.report_merged([sweep, comparison], json_out=None, plot=None)
