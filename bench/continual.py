@@ -523,7 +523,7 @@ def write_outputs(payload: dict, labels: list[str], *, json_out: Path | None, pl
     plot.parent.mkdir(parents=True, exist_ok=True)
     name = Path(payload["data"]).name
     if "sweep" in payload:
-        plot_sweep(payload["sweep"], plot, f"{name}: accuracy against replayed interactions")
+        plot_sweep(payload["sweep"], plot, f"{name}: accuracy against replayed interactions, {len(payload['seeds'])} seed(s)")
         return
     plot_periods(payload, labels, plot, f"{name}, {n_periods} periods, {len(payload['seeds'])} seed(s)")
     for label in labels:
