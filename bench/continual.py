@@ -19,9 +19,9 @@ interactions.
 ``--data synthetic`` uses the drifting synthetic log generator. Seeds run in parallel processes
 (``--jobs``, one thread each). The JSON keeps every seed's raw run, so a long comparison can run as
 several invocations (a seed or a few strategies each) and be summarised as one with
-``--merge A.json B.json … [--json OUT] [--plot OUT.png]`` (sweeps merge with sweeps, μ by μ). Printed: per strategy the mean over
-periods ± 95% CI over seeds, replayed rows and interactions, the paired differences with bootstrap
-CIs, backward transfer.
+``--merge A.json B.json … [--json OUT] [--plot OUT.png]`` (sweeps merge with sweeps, μ by μ).
+Printed: per strategy the mean over periods ± 95% CI over seeds, replayed rows and interactions,
+the paired differences with bootstrap CIs, backward transfer.
 """
 
 from __future__ import annotations
@@ -345,9 +345,10 @@ def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: Train
 
 
 def print_sweep_point(mu: int | str, report: dict) -> None:
-    print(f"μ={mu}: Distill-CF {report['distill_cf']['mean']['ndcg@10']:.2f} (val {report['distill_cf']['mean']['val_ndcg100']:.2f}), "
-          f"ADER {report['ader']['mean']['ndcg@10']:.2f}, replayed interactions "
-          f"{report['distill_cf']['replayed_interactions']:.0f} / {report['ader']['replayed_interactions']:.0f}, "
+    dcf, ader = report["distill_cf"], report["ader"]
+    print(f"μ={mu}: Distill-CF {dcf['mean']['ndcg@10']:.2f} (val {dcf['mean']['val_ndcg100']:.2f}), "
+          f"ADER {ader['mean']['ndcg@10']:.2f}, replayed interactions "
+          f"{dcf['replayed_interactions']:.0f} / {ader['replayed_interactions']:.0f}, "
           f"summary share {100 * report['summary_share_of_period']:.1f}%, seeds {report['seeds']}", flush=True)
 
 
@@ -367,7 +368,8 @@ def summarise_sweep(runs: dict[str, list[dict]]) -> dict:
     allowed = [mu for mu in out if out[mu]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
     chosen = max(allowed, key=lambda mu: out[mu]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
     return {"by_mu": out, "chosen_mu": None if chosen is None else int(chosen),
-            "rule": f"best validation nDCG@100 of distill_cf among μ whose summaries hold ≤ {SUMMARY_SHARE_RULE:.0%}",
+            "rule": "best validation nDCG@100 of distill_cf among μ whose summaries hold "
+                    f"≤ {SUMMARY_SHARE_RULE:.0%}",
             "runs": runs}
 
 
@@ -523,7 +525,8 @@ def write_outputs(payload: dict, labels: list[str], *, json_out: Path | None, pl
     plot.parent.mkdir(parents=True, exist_ok=True)
     name = Path(payload["data"]).name
     if "sweep" in payload:
-        plot_sweep(payload["sweep"], plot, f"{name}: accuracy against replayed interactions, {len(payload['seeds'])} seed(s)")
+        title = f"{name}: accuracy against replayed interactions, {len(payload['seeds'])} seed(s)"
+        plot_sweep(payload["sweep"], plot, title)
         return
     plot_periods(payload, labels, plot, f"{name}, {n_periods} periods, {len(payload['seeds'])} seed(s)")
     for label in labels:
