@@ -397,7 +397,7 @@ def plot_sweep(result: dict, path: Path, title: str) -> None:
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded minor labels
     ax.set_xlabel("replayed interactions at the last period")
     ax.set_ylabel("mean nDCG@10 of M_t on t+1")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)  # long data-set names fit the 6-inch figure
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
