@@ -335,39 +335,40 @@ def sweep(periods: Periods, *, mus: list[int], seeds: list[int], training: Train
           jobs: int, threads: int | None = None) -> dict:
     """Distill-CF and ADER at equal interactions for each μ: accuracy, budgets, validation."""
     arms = [Arm("distill_cf", "distill_cf", training), Arm("ader", "ader", training)]
-    runs = {}
+    runs, points = {}, {}
     for mu in mus:
         runs[str(mu)] = run_seeds(periods, seeds=seeds, arms=arms, distill=replace(distill, n_fake_users=mu,
                                                                                    max_share=None),
                                   matrix=False, jobs=jobs, threads=threads)
-        print_sweep_point(mu, summarise(runs[str(mu)], [a.label for a in arms]))
-    return summarise_sweep(runs)
+        points[str(mu)] = sweep_point(runs[str(mu)])
+        print_sweep_point(str(mu), points[str(mu)])
+    return summarise_sweep(points, runs)
 
 
-def print_sweep_point(mu: int | str, report: dict) -> None:
-    dcf, ader = report["distill_cf"], report["ader"]
+def sweep_point(runs: list[dict]) -> dict:
+    """One μ of the curve: both arms' accuracy, budgets and seeds, the summaries' share, the pair."""
+    report = summarise(runs, ["distill_cf", "ader"])
+    point = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions", "seeds")}
+             for label in ("distill_cf", "ader")}
+    return point | {"summary_share_of_period": report["summary_share_of_period"], "paired": report["paired"]}
+
+
+def print_sweep_point(mu: str, point: dict) -> None:
+    dcf, ader = point["distill_cf"], point["ader"]
     print(f"μ={mu}: Distill-CF {dcf['mean']['ndcg@10']:.2f} (val {dcf['mean']['val_ndcg100']:.2f}), "
           f"ADER {ader['mean']['ndcg@10']:.2f}, replayed interactions "
           f"{dcf['replayed_interactions']:.0f} / {ader['replayed_interactions']:.0f}, "
-          f"summary share {100 * report['summary_share_of_period']:.1f}%, seeds {report['seeds']}", flush=True)
+          f"summary share {100 * point['summary_share_of_period']:.1f}%, seeds {dcf['seeds']}", flush=True)
 
 
-def summarise_sweep(runs: dict[str, list[dict]]) -> dict:
-    """The sweep's curve from each μ's runs, and the μ chosen on validation under the share rule.
+def summarise_sweep(points: dict[str, dict], runs: dict[str, list[dict]]) -> dict:
+    """The sweep's curve and the μ chosen on validation under the share rule.
 
     The raw runs stay in the result (``runs``), so sweeps of other seeds can be merged later.
     """
-    out = {}
-    for mu, mu_runs in runs.items():
-        report = summarise(mu_runs, ["distill_cf", "ader"])
-        out[mu] = {label: {k: report[label][k] for k in ("mean", "ci95", "replayed_rows", "replayed_interactions",
-                                                          "seeds")}
-                   for label in ("distill_cf", "ader")}
-        out[mu]["summary_share_of_period"] = report["summary_share_of_period"]
-        out[mu]["paired"] = report["paired"]
-    allowed = [mu for mu in out if out[mu]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
-    chosen = max(allowed, key=lambda mu: out[mu]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
-    return {"by_mu": out, "chosen_mu": None if chosen is None else int(chosen),
+    allowed = [mu for mu in points if points[mu]["summary_share_of_period"] <= SUMMARY_SHARE_RULE]
+    chosen = max(allowed, key=lambda mu: points[mu]["distill_cf"]["mean"]["val_ndcg100"]) if allowed else None
+    return {"by_mu": points, "chosen_mu": None if chosen is None else int(chosen),
             "rule": "best validation nDCG@100 of distill_cf among μ whose summaries hold "
                     f"≤ {SUMMARY_SHARE_RULE:.0%}",
             "runs": runs}
@@ -497,9 +498,10 @@ def report_merged(paths: list[Path], *, json_out: Path | None, plot: Path | None
     payload = {key: parts[0][key] for key in settings} | {"merged": [str(p) for p in paths]}
     if is_sweep:
         runs_by_mu = {mu: merge_runs([part["sweep"]["runs"][mu] for part in parts]) for mu in parts[0]["sweep"]["runs"]}
-        for mu, runs in runs_by_mu.items():
-            print_sweep_point(mu, summarise(runs, ["distill_cf", "ader"]))
-        payload["sweep"] = summarise_sweep(runs_by_mu)
+        points = {mu: sweep_point(runs) for mu, runs in runs_by_mu.items()}
+        for mu, point in points.items():
+            print_sweep_point(mu, point)
+        payload["sweep"] = summarise_sweep(points, runs_by_mu)
         payload["seeds"] = sorted({run["seed"] for runs in runs_by_mu.values() for run in runs})
         print(f"chosen μ: {payload['sweep']['chosen_mu']} ({payload['sweep']['rule']})")
         write_outputs(payload, [], json_out=json_out, plot=plot, n_periods=0)

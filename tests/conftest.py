@@ -8,9 +8,15 @@ harness isolates the API database but not cached task results, which live under
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The flows that tests start in their own processes may start a temporary Prefect server, which on
+# a fresh PREFECT_HOME migrates its database first (19.5 s on 2 cores, against Prefect's 20 s
+# limit). The Makefile sets the same for `make`; this covers a bare `pytest` too.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @pytest.fixture(scope="session")

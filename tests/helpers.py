@@ -1,8 +1,14 @@
-"""Test-only helpers: the paper's static split drawn from a matrix (for synthetic test data)."""
+"""Test-only helpers: the paper's static split drawn from a matrix (for synthetic test data), and
+bench scripts loaded as modules."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,3 +55,26 @@ def paper_split(interactions: sp.spmatrix, *, seed: int = 0) -> Split:
 
     train, val, test = part(is_train), part(is_val), part(is_test)
     return Split(train=train, val=val, test=test, val_context=train, test_context=binarise(train + val))
+
+
+BENCH = Path(__file__).parents[1] / "bench"
+
+
+def load_bench(script: Path) -> ModuleType:
+    """Import a bench script (``bench/`` is not a package) as ``bench_<stem>``.
+
+    Its sibling imports resolve as when it runs as a script, its dataclasses find their module,
+    and the thread counts it pins in ``os.environ`` for its own process are undone for the suite.
+    """
+    if str(script.parent) not in sys.path:
+        sys.path.append(str(script.parent))
+    spec = importlib.util.spec_from_file_location(f"bench_{script.stem}", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    environ = dict(os.environ)
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    return module

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location("bench_continual",
-                                               Path(__file__).parents[1] / "bench" / "continual.py")
-continual = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = continual  # its dataclasses look their module up
-_ENVIRON = dict(os.environ)
-_SPEC.loader.exec_module(continual)
-os.environ.clear()
-os.environ.update(_ENVIRON)  # the bench pins thread counts for its own processes, not for the suite
+from helpers import BENCH, load_bench
+
+continual = load_bench(BENCH / "continual.py")
 
 N_PERIODS = 3
 
@@ -79,12 +71,16 @@ def _saved(path: Path, payload: dict) -> Path:
     return path
 
 
+def _summarised_sweep(runs: dict[str, list[dict]]) -> dict:
+    return continual.summarise_sweep({mu: continual.sweep_point(r) for mu, r in runs.items()}, runs)
+
+
 def _sweep_point(seed: int, level: float, share: float) -> list[dict]:
     return [_run(seed, {"distill_cf": level, "ader": level - 1.0}, distilled=True) | {"summary_share": [share] * 3}]
 
 
 def test_sweeps_of_several_invocations_merge_mu_by_mu(tmp_path: Path) -> None:
-    parts = [_saved(tmp_path / f"sweep-s{seed}.json", {"seeds": [seed], "sweep": continual.summarise_sweep(
+    parts = [_saved(tmp_path / f"sweep-s{seed}.json", {"seeds": [seed], "sweep": _summarised_sweep(
                  {"2": _sweep_point(seed, 1.0, share=0.05), "4": _sweep_point(seed, 3.0, share=0.2)})})
              for seed in (0, 1)]
     out = tmp_path / "merged.json"
@@ -100,7 +96,7 @@ def test_sweeps_of_several_invocations_merge_mu_by_mu(tmp_path: Path) -> None:
 
 
 def test_a_sweep_and_a_comparison_do_not_merge(tmp_path: Path) -> None:
-    sweep = _saved(tmp_path / "sweep.json", {"seeds": [0], "sweep": continual.summarise_sweep(
+    sweep = _saved(tmp_path / "sweep.json", {"seeds": [0], "sweep": _summarised_sweep(
         {"2": [_run(0, {"distill_cf": 1.0, "ader": 1.0}, distilled=True)]})})
     comparison = _saved(tmp_path / "runs.json", {"seeds": [0], "runs": [_run(0, {"ader": 1.0}, distilled=True)]})
     with pytest.raises(SystemExit, match="not both sweeps or both comparisons"):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-_SPEC = importlib.util.spec_from_file_location("bench_scale", Path(__file__).parents[1] / "bench" / "scale.py")
-scale = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(scale)
+from helpers import BENCH, load_bench
+
+scale = load_bench(BENCH / "scale.py")
 
 
 def test_mvae_counts_by_hand() -> None:

@@ -43,7 +43,6 @@ def _start(folder: Path, csv: Path) -> subprocess.Popen:
         "PREFECT_HOME": str(folder / "prefect"),
         "PREFECT_API_URL": "",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",  # a fresh home migrates for ~20 s
     }
     return subprocess.Popen(
         [sys.executable, "-c", DRIVER, str(csv), str(folder)], env=env, start_new_session=True,
